@@ -1,0 +1,116 @@
+"""Configuration, read once from the environment into a validated model.
+
+CDK sets these variables on every function; the local cloud sets them for its in-process handlers.
+A missing required value raises ``ConfigurationError`` naming every missing variable at once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from driveway_hub.data.tables import TABLES
+
+STAGES = ("local", "dev", "staging", "prod")
+
+
+class ConfigurationError(RuntimeError):
+    """Raised when required configuration is missing or invalid."""
+
+
+class TableNames(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    users: str
+    driveways: str
+    bookings: str
+    booking_history: str
+    payments: str
+    vehicles: str
+    tesla_accounts: str
+    connections: str
+    subscriptions: str
+    webhook_events: str
+    idempotency: str
+    positions: str
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    stage: str
+    region: str
+    version: str = "0.1.0"
+    tables: TableNames
+    # Endpoints: None means "the real service". The local cloud points them at itself.
+    aws_endpoint_url: str | None = None
+    websocket_management_url: str | None = None
+    stripe_api_base: str | None = None
+    tesla_api_base: str | None = None
+    tesla_auth_base: str | None = None
+    # Resource ids, filled in by CDK when the resource exists.
+    state_machine_arn: str | None = None
+    user_pool_id: str | None = None
+    user_pool_client_id: str | None = None
+    photo_bucket: str | None = None
+    tesla_token_key_id: str | None = None
+    # Secrets Manager ids (values are never in configuration).
+    stripe_secret_id: str | None = None
+    tesla_secret_id: str | None = None
+    telemetry_secret_id: str | None = None
+
+
+# Settings field -> environment variable, for the flat fields.
+_ENV = {
+    "stage": "STAGE",
+    "region": "AWS_REGION",
+    "version": "APP_VERSION",
+    "aws_endpoint_url": "AWS_ENDPOINT_URL",
+    "websocket_management_url": "WEBSOCKET_MANAGEMENT_URL",
+    "stripe_api_base": "STRIPE_API_BASE",
+    "tesla_api_base": "TESLA_API_BASE",
+    "tesla_auth_base": "TESLA_AUTH_BASE",
+    "state_machine_arn": "STATE_MACHINE_ARN",
+    "user_pool_id": "USER_POOL_ID",
+    "user_pool_client_id": "USER_POOL_CLIENT_ID",
+    "photo_bucket": "PHOTO_BUCKET",
+    "tesla_token_key_id": "TESLA_TOKEN_KEY_ID",
+    "stripe_secret_id": "STRIPE_SECRET_ID",
+    "tesla_secret_id": "TESLA_SECRET_ID",
+    "telemetry_secret_id": "TELEMETRY_SECRET_ID",
+}
+_REQUIRED = ("stage", "region")
+
+
+def settings_from_env(env: Mapping[str, str]) -> Settings:
+    """Build settings from an environment mapping; raise ConfigurationError naming what is missing."""
+    missing = [_ENV[f] for f in _REQUIRED if not env.get(_ENV[f])]
+    missing += [t.env_var for t in TABLES if not env.get(t.env_var)]
+    if missing:
+        raise ConfigurationError(f"missing configuration: {', '.join(sorted(missing))}")
+    values: dict[str, object] = {f: env[var] for f, var in _ENV.items() if env.get(var)}
+    values["tables"] = {t.logical_id: env[t.env_var] for t in TABLES}
+    try:
+        settings = Settings.model_validate(values)
+    except ValidationError as exc:  # pragma: no cover - every field is a str; kept for future typed fields
+        raise ConfigurationError(f"invalid configuration: {exc}") from exc
+    if settings.stage not in STAGES:
+        raise ConfigurationError(f"invalid configuration: STAGE must be one of {', '.join(STAGES)}")
+    return settings
+
+
+def env_for(stage: str, region: str = "us-east-1", **overrides: str) -> dict[str, str]:
+    """The environment a function gets for a stage with default resource names (CDK and local cloud)."""
+    env = {"STAGE": stage, "AWS_REGION": region}
+    env.update({t.env_var: t.default_name(stage) for t in TABLES})
+    env.update(overrides)
+    return env
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once. Tests call ``get_settings.cache_clear()`` after changing env."""
+    return settings_from_env(os.environ)
