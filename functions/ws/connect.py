@@ -1,0 +1,25 @@
+"""WebSocket $connect: records the connection (user from the authorizer's context) with a TTL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from driveway_hub.clock import utcnow
+from driveway_hub.config import get_settings
+from driveway_hub.data.base import bind_models
+from driveway_hub.data.connections import ConnectionRepository
+from driveway_hub.observability import logger
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    bind_models(get_settings())
+    request = event["requestContext"]
+    # The $connect authorizer puts the verified user in the context; API Gateway refuses the
+    # upgrade before we get here when the token is bad.
+    user_id = (request.get("authorizer") or {}).get("principalId") or "anonymous"
+    ConnectionRepository().save(request["connectionId"], user_id, utcnow())
+    logger.info("websocket connected", extra={"connection_id": request["connectionId"], "user_id": user_id})
+    return {"statusCode": 200}

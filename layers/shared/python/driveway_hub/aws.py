@@ -1,0 +1,20 @@
+"""boto3 clients, created lazily once per process and reused across invocations.
+
+boto3 itself honours AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_<SERVICE>, which is how the local cloud points
+every client at moto without any special casing here.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+
+@cache
+def client(service: str, endpoint_url: str | None = None) -> Any:
+    import boto3  # imported on first use so modules that never touch AWS don't pay for it
+    from botocore.config import Config
+
+    # Bounded retries with AWS's adaptive backoff: throttling is retried, then surfaces as an error.
+    config = Config(retries={"max_attempts": 4, "mode": "adaptive"}, connect_timeout=3, read_timeout=10)
+    return boto3.session.Session().client(service, endpoint_url=endpoint_url, config=config)

@@ -1,0 +1,48 @@
+"""PynamoDB base model bound to a table from settings, not from the environment at import time.
+
+A handler calls ``bind_models(get_settings())`` on its first invocation; tests and the local cloud
+can therefore set the environment before binding, and no model reads os.environ while being imported.
+The table's keys are declared in ``driveway_hub.data.tables`` (shared with CDK); each model names the
+spec it lives in with ``logical_id``.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pynamodb.models import Model
+
+from driveway_hub.config import Settings
+
+
+class TableModel(Model):
+    logical_id: ClassVar[str] = ""
+
+    class Meta:
+        table_name = "unbound"
+        # Short timeouts and bounded retries: a Lambda behind API Gateway has ~29 s in all.
+        connect_timeout_seconds = 3
+        read_timeout_seconds = 10
+        max_retry_attempts = 3
+
+
+def _subclasses(cls: type[TableModel]) -> list[type[TableModel]]:
+    found = []
+    for sub in cls.__subclasses__():
+        found.append(sub)
+        found.extend(_subclasses(sub))
+    return found
+
+
+def bind_models(settings: Settings) -> None:
+    """Point every model at its table for these settings (idempotent; cheap after the first call)."""
+    for model in _subclasses(TableModel):
+        if not model.logical_id:
+            continue
+        name = getattr(settings.tables, model.logical_id)
+        if model.Meta.table_name == name and model.Meta.region == settings.region:
+            continue
+        model.Meta.table_name = name
+        model.Meta.region = settings.region
+        model.Meta.host = settings.aws_endpoint_url
+        model._connection = None  # PynamoDB caches the connection with the old table name
