@@ -175,9 +175,9 @@ class LocalGateway:
             await runner.setup()
             site = web.TCPSite(runner, self.host, getattr(self, attr))
             await site.start()
-            server = site._server
-            if getattr(self, attr) == 0 and server is not None and getattr(server, "sockets", None):
-                setattr(self, attr, server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+            sockets = getattr(site._server, "sockets", None)
+            if getattr(self, attr) == 0 and sockets:
+                setattr(self, attr, sockets[0].getsockname()[1])
             self._runners.append(runner)
 
     async def _shutdown(self) -> None:

@@ -20,6 +20,8 @@ class TableModel(Model):
 
     class Meta:
         table_name = "unbound"
+        region: str | None = None
+        host: str | None = None
         # Short timeouts and bounded retries: a Lambda behind API Gateway has ~29 s in all.
         connect_timeout_seconds = 3
         read_timeout_seconds = 10

@@ -70,10 +70,14 @@ TABLES: tuple[TableSpec, ...] = (
     ),
     # Every status change of a booking: who, when, why.
     TableSpec("booking_history", Key("booking_id"), Key("seq", "N")),
-    TableSpec("payments", Key("booking_id"), Key("payment_id"), indexes=(Index("by_user", Key("user_id"), Key("created_at")),)),
+    TableSpec(
+        "payments", Key("booking_id"), Key("payment_id"), indexes=(Index("by_user", Key("user_id"), Key("created_at")),)
+    ),
     TableSpec("vehicles", Key("user_id"), Key("vehicle_id"), indexes=(Index("by_vin", Key("vin")),)),
     TableSpec("tesla_accounts", Key("user_id")),
-    TableSpec("connections", Key("connection_id"), indexes=(Index("by_user", Key("user_id")),), ttl_attribute="expires_at"),
+    TableSpec(
+        "connections", Key("connection_id"), indexes=(Index("by_user", Key("user_id")),), ttl_attribute="expires_at"
+    ),
     TableSpec("subscriptions", Key("booking_id"), Key("connection_id"), ttl_attribute="expires_at"),
     TableSpec("webhook_events", Key("event_id"), ttl_attribute="expires_at"),
     # Powertools idempotency records (its default attribute names).

@@ -1,0 +1,102 @@
+"""Construct ids, physical resource names and repository paths: the one place the stacks take them from.
+
+Physical names follow the ``driveway-hub-<stage>-<thing>`` convention that ``driveway_hub.routes`` and
+``driveway_hub.data.tables`` already use for functions and tables, so a name seen in the console, in
+the local cloud or in a runbook is the same name. S3 buckets are the exception: their names are
+global, so CloudFormation generates them and functions receive them through the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+APP_NAME = "driveway-hub"
+# CamelCase prefix of stack construct ids (the names `cdk deploy <stack>` takes).
+APP_ID = "DrivewayHub"
+ENVIRONMENTS = ("dev", "staging", "prod")
+DEFAULT_ENVIRONMENT = "dev"
+
+# --- Repository layout -------------------------------------------------------------------------
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CDK_JSON = REPO_ROOT / "cdk.json"
+FUNCTIONS_PACKAGE = "functions"
+SHARED_LAYER_DIR = REPO_ROOT / "layers" / "shared"
+DEPENDENCY_LAYER_DIR = REPO_ROOT / ".build" / "dependency-layer"
+STATE_MACHINES_DIR = REPO_ROOT / "statemachines"
+ASL_SUFFIX = ".asl.json"
+
+# --- cdk.json context keys ---------------------------------------------------------------------
+CONTEXT_ENV = "env"
+CONTEXT_ENVIRONMENTS = "environments"
+
+# --- Stack construct ids (suffixes of f"{APP_ID}-{env}-") --------------------------------------
+DATA_STACK = "Data"
+API_STACK = "Api"
+WORKFLOW_STACK = "Workflow"
+MONITORING_STACK = "Monitoring"
+
+# --- Construct ids inside the stacks -----------------------------------------------------------
+PHOTO_BUCKET = "PhotoBucket"
+ACCESS_LOG_BUCKET = "AccessLogBucket"
+TESLA_TOKEN_KEY = "TeslaTokenKey"
+STRIPE_SECRET = "StripeSecret"
+TESLA_SECRET = "TeslaSecret"
+TELEMETRY_SECRET = "TelemetrySecret"
+TELEMETRY_STREAM = "TelemetryStream"
+SHARED_LAYER = "SharedLayer"
+DEPENDENCY_LAYER = "DependencyLayer"
+FUNCTIONS = "Functions"
+REST_API = "RestApi"
+REST_ACCESS_LOGS = "RestApiAccessLogs"
+REST_AUTHORIZER = "Authorizer"
+REST_REQUEST_VALIDATOR = "RequestValidator"
+WEBSOCKET_API = "WebSocketApi"
+WEBSOCKET_STAGE = "WebSocketStage"
+WEBSOCKET_ACCESS_LOGS = "WebSocketApiAccessLogs"
+WEBSOCKET_AUTHORIZER = "WebSocketAuthorizer"
+ALARM_TOPIC = "AlarmTopic"
+ALARM_TOPIC_KEY = "AlarmTopicKey"
+DASHBOARD = "Dashboard"
+
+# The route (in driveway_hub.routes) whose function authorizes requests to routes with auth=True.
+# It is added by the identity work; until then no route needs it and no authorizer is created.
+AUTHORIZER_ROUTE = "authorizer"
+# The state machine whose ARN functions get as STATE_MACHINE_ARN (statemachines/<name>.asl.json).
+BOOKING_LIFECYCLE = "booking_lifecycle"
+
+
+def stack_id(env: str, stack: str) -> str:
+    """Construct id and CloudFormation stack name, e.g. ``DrivewayHub-prod-Api``."""
+    return f"{APP_ID}-{env}-{stack}"
+
+
+def resource_name(env: str, name: str) -> str:
+    """Physical name of a regional resource, e.g. ``driveway-hub-prod-telemetry``."""
+    return f"{APP_NAME}-{env}-{name.replace('_', '-')}"
+
+
+def secret_name(env: str, name: str) -> str:
+    """Secrets Manager name, e.g. ``driveway-hub/prod/stripe`` (slashes group them in the console)."""
+    return f"{APP_NAME}/{env}/{name}"
+
+
+def log_group_name(kind: str, name: str) -> str:
+    """CloudWatch Logs group for a resource, e.g. ``/aws/lambda/driveway-hub-prod-get_health``."""
+    return f"/aws/{kind}/{name}"
+
+
+def pascal(name: str) -> str:
+    """``booking_lifecycle`` -> ``BookingLifecycle``: construct ids derived from declared names."""
+    return "".join(part[:1].upper() + part[1:] for part in name.replace("-", "_").split("_"))
+
+
+def table_id(logical_id: str) -> str:
+    return f"{pascal(logical_id)}Table"
+
+
+def function_id(route_name: str) -> str:
+    return f"{pascal(route_name)}Function"
+
+
+def state_machine_id(name: str) -> str:
+    return f"{pascal(name)}StateMachine"
