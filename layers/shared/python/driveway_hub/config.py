@@ -27,6 +27,7 @@ class TableNames(BaseModel):
     users: str
     driveways: str
     bookings: str
+    calendars: str
     booking_history: str
     payments: str
     vehicles: str

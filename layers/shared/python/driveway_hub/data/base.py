@@ -41,6 +41,9 @@ def bind_models(settings: Settings) -> None:
     for model in _subclasses(TableModel):
         if not model.logical_id:
             continue
+        if "Meta" not in model.__dict__:
+            # Models inherit TableModel.Meta; binding must not write one table name for them all.
+            model.Meta = type("Meta", (model.Meta,), {})  # type: ignore[assignment,misc]
         name = getattr(settings.tables, model.logical_id)
         if model.Meta.table_name == name and model.Meta.region == settings.region:
             continue

@@ -68,6 +68,9 @@ TABLES: tuple[TableSpec, ...] = (
             Index("by_vin", Key("vin"), Key("start_at")),
         ),
     ),
+    # One item per driveway holding its live booking intervals and a version: the single place where
+    # "no double booking" is decided, with a conditional write (see data/bookings.py).
+    TableSpec("calendars", Key("driveway_id")),
     # Every status change of a booking: who, when, why.
     TableSpec("booking_history", Key("booking_id"), Key("seq", "N")),
     TableSpec(
