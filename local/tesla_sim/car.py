@@ -12,6 +12,7 @@ The trip a booking produces::
 from __future__ import annotations
 
 import bisect
+import itertools
 import random
 from dataclasses import dataclass, field
 from typing import Literal
@@ -27,6 +28,12 @@ KMH_PER_MPH = 1.609344
 _MOVING: frozenset[Phase] = frozenset({"driving", "parking", "departing"})
 
 
+class ParkingRefused(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 @dataclass
 class Route:
     """A polyline with cumulative distances; positions are looked up by distance travelled."""
@@ -37,7 +44,7 @@ class Route:
     @classmethod
     def through(cls, points: list[LatLng]) -> Route:
         cumulative = [0.0]
-        for a, b in zip(points, points[1:], strict=False):
+        for a, b in itertools.pairwise(points):
             cumulative.append(cumulative[-1] + distance_m(a, b))
         return cls(points, cumulative)
 
@@ -156,6 +163,11 @@ class Car:
         self.wake_polls_left = self.wake_deadline = None
         self.last_active = now
 
+    def touch(self, now: float) -> None:
+        """Traffic keeps a car awake: that is why Tesla asks apps not to poll ``vehicle_data``."""
+        if self.state == "online":
+            self.last_active = now
+
     def wake_for_driver(self, now: float) -> None:
         """The driver got in: a car being driven is online whatever it was doing."""
         if self.state != "online":
@@ -176,16 +188,22 @@ class Car:
             self._arrive(now, cfg)
 
     def request_park(self, mode: ParkMode, now: float, cfg: SimConfig) -> str:
-        """Ask for the final manoeuvre. Returns ``scheduled``, ``pending_arrival`` or ``already_parked``."""
-        if self.phase in ("parked", "parking"):
+        """Ask for the final manoeuvre.
+
+        Returns ``scheduled``, ``pending_arrival`` (driver-guided while still driving),
+        ``in_progress`` (already creeping in) or ``already_parked``; raises ``ParkingRefused``.
+        """
+        if self.phase == "parked":
             return "already_parked"
+        if self.phase == "parking":
+            return "in_progress"
         if self.target is None or self.phase in ("idle", "departing"):
-            raise ValueError("no_destination")
+            raise ParkingRefused("no_destination", "the car has no navigation destination to park at")
+        if self.phase == "driving" and mode == "automatic":
+            raise ParkingRefused("not_at_destination", "the car has not reached its destination yet")
         self.park_requested = True
         self.park_mode = mode
         if self.phase == "driving":
-            if mode == "automatic":
-                raise ValueError("not_at_destination")
             return "pending_arrival"  # a real driver parks once they get there
         self.wake_for_driver(now)
         if self.phase == "park_pending" and mode == "driver_guided":

@@ -108,4 +108,3 @@ def stable_int(text: str, salt: str, digits: int) -> int:
     """A ``digits``-long number derived from ``text``: Tesla-looking ids that seeds can predict."""
     digest = hashlib.sha256(f"{salt}:{text}".encode()).hexdigest()
     return int(digest, 16) % (9 * 10 ** (digits - 1)) + 10 ** (digits - 1)
-

@@ -17,8 +17,12 @@ class FaultKind(StrEnum):
 
 
 # People think in status codes; accept those too.
-_ALIASES = {"401": FaultKind.UNAUTHORIZED, "421": FaultKind.WRONG_REGION, "429": FaultKind.RATE_LIMITED,
-            "503": FaultKind.UNAVAILABLE}
+_ALIASES = {
+    "401": FaultKind.UNAUTHORIZED,
+    "421": FaultKind.WRONG_REGION,
+    "429": FaultKind.RATE_LIMITED,
+    "503": FaultKind.UNAVAILABLE,
+}
 
 
 @dataclass

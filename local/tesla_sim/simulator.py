@@ -14,9 +14,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from local.tesla_sim.car import Car, ParkMode, VehicleView
+from local.tesla_sim.car import Car, ParkingRefused, ParkMode, VehicleView
 from local.tesla_sim.config import REGION_PREFIXES, SimConfig, SimUser, VehicleSpec, VehicleState, stable_int
 from local.tesla_sim.faults import Fault, FaultBoard, FaultKind
 from local.tesla_sim.geo import LatLng, normalize_address, resolve_destination
@@ -31,6 +31,8 @@ PROTOCOL_REQUIRED = (
 KEY_NOT_PAIRED = "vehicle rejected request: your public key has not been paired with the vehicle"
 SIMPLE_COMMANDS = frozenset({"flash_lights", "honk_horn", "door_lock", "door_unlock"})
 DATA_ENDPOINTS_DEFAULT = frozenset({"charge_state", "drive_state", "vehicle_state"})
+
+BillKind = Literal["wake", "data", "command"]
 
 
 class FleetError(Exception):
@@ -102,7 +104,7 @@ class TeslaSimulator:
         self.config = config or SimConfig()
         self._now = now
         self._lock = threading.RLock()
-        self._rng = random.Random(self.config.seed)
+        self._rng = random.Random(self.config.seed)  # noqa: S311 - GPS noise, not security
         self._users: dict[str, SimUser] = {u.email: u for u in self.config.users}
         self._tokens = TokenStore(self.config)
         self._faults = FaultBoard()
@@ -214,12 +216,14 @@ class TeslaSimulator:
             return vins
 
     def prompt_driver_to_park(self, vin: str) -> str:
-        """The driver read "please park" in our app. Returns ``scheduled`` (parks after a short
-        reaction time), ``pending_arrival`` (still driving: parks on arrival) or ``already_parked``."""
+        """The driver read "please park" in our app. Returns ``scheduled`` (parks after
+        ``park_reaction_s``), ``pending_arrival`` (still driving: parks on arrival), ``in_progress``
+        or ``already_parked``. Raises ``SimError`` 409 ``no_destination`` without a trip."""
         return self._park(vin, "driver_guided")
 
     def park_automatically(self, vin: str) -> str:
-        """The simulator-parking adapter's ``automatic`` manoeuvre: no driver delay, car must be there."""
+        """The simulator-parking adapter's ``automatic`` manoeuvre: starts at once. Raises ``SimError``
+        409 ``not_at_destination`` while still driving, ``no_destination`` without a trip."""
         return self._park(vin, "automatic")
 
     def _park(self, vin: str, mode: ParkMode) -> str:
@@ -227,13 +231,8 @@ class TeslaSimulator:
             self._sync()
             try:
                 return self._car(vin).request_park(mode, self._now(), self.config)
-            except ValueError as exc:
-                code = str(exc)
-                message = {
-                    "no_destination": "the car has no navigation destination to park at",
-                    "not_at_destination": "the car has not reached its destination yet",
-                }[code]
-                raise SimError(409, code, message) from None
+            except ParkingRefused as exc:
+                raise SimError(409, exc.code, str(exc)) from None
 
     def depart(self, vin: str) -> None:
         """The driver leaves: gear D, driving out of the geofence."""
@@ -254,12 +253,20 @@ class TeslaSimulator:
     ) -> Fault:
         """The next ``count`` requests (matching ``path_prefix``) fail as ``kind``; None = until cleared."""
         fault = Fault.from_json(
-            {"kind": str(kind), "count": count, "path_prefix": path_prefix, "retry_after_s": retry_after_s,
-             "latency_s": latency_s}
+            {
+                "kind": str(kind),
+                "count": count,
+                "path_prefix": path_prefix,
+                "retry_after_s": retry_after_s,
+                "latency_s": latency_s,
+            }
         )
+        self.add_fault(fault)
+        return fault
+
+    def add_fault(self, fault: Fault) -> None:
         with self._lock:
             self._faults.add(fault)
-        return fault
 
     def set_down(self, down: bool = True) -> None:
         """Every Fleet API and OAuth request answers 503 until switched back."""
@@ -290,7 +297,7 @@ class TeslaSimulator:
         if interval_s <= 0:
             raise ValueError("interval_s must be positive")
         with self._lock:
-            self._targets[url] = TelemetryTarget(url, secret, interval_s, frozenset(vins) if vins else None)
+            self._targets[url] = TelemetryTarget(url, secret, interval_s, None if vins is None else frozenset(vins))
 
     def stop_telemetry(self, url: str | None = None) -> None:
         with self._lock:
@@ -332,8 +339,14 @@ class TeslaSimulator:
         with self._lock:
             settle(batch, accepted)
             self._deliveries.append(
-                {"url": batch.target.url, "status": status, "error": error, "signals": batch.signal_count,
-                 "records": len(batch.sent), "at": self._now()}
+                {
+                    "url": batch.target.url,
+                    "status": status,
+                    "error": error,
+                    "signals": batch.signal_count,
+                    "records": len(batch.sent),
+                    "at": self._now(),
+                }
             )
 
     def telemetry_deliveries(self) -> list[dict[str, Any]]:
@@ -342,8 +355,10 @@ class TeslaSimulator:
 
     # === counters ======================================================================================
 
-    def bill(self, kind: str) -> None:
-        """Count one billable Fleet API answer: ``wake``, ``data`` or ``command``."""
+    def bill(self, kind: BillKind) -> None:
+        """Count one billable Fleet API answer (the HTTP layer calls this for authenticated answers
+        below 500, Tesla's billing rule). ``data`` covers the vehicle list, the vehicle, vehicle_data
+        and fleet_status; ``users/region`` and OAuth calls are not billed."""
         with self._lock:
             if kind == "wake":
                 self.counters.wakes += 1
@@ -452,6 +467,7 @@ class TeslaSimulator:
             if car.state != "online":
                 raise FleetError(408, VEHICLE_UNAVAILABLE)
             _require_scope(grant, "vehicle_device_data")
+            car.touch(self._now())
             wanted = set(endpoints) if endpoints is not None else set(DATA_ENDPOINTS_DEFAULT)
             # Coordinates need both the endpoint and the vehicle_location scope; without the scope
             # Tesla leaves them out rather than failing the whole call.
@@ -500,7 +516,9 @@ class TeslaSimulator:
             car = self._owned(grant, tag)
             if name == "navigation_gps_request":
                 # tesla-http-proxy does not forward it (vehicle-command #188/#442).
-                raise FleetError(400, "invalid_command", "navigation_gps_request is not supported; use navigation_request")
+                raise FleetError(
+                    400, "invalid_command", "navigation_gps_request is not supported; use navigation_request"
+                )
             if name != "navigation_request" and name not in SIMPLE_COMMANDS:
                 raise FleetError(400, "invalid_command", f"unsupported command {name!r}")
             _require_scope(grant, "vehicle_cmds")
@@ -513,6 +531,7 @@ class TeslaSimulator:
             if signed and car.spec.requires_signed_commands and not car.key_paired:
                 raise FleetError(500, KEY_NOT_PAIRED)
             now = self._now()
+            car.touch(now)
             del car.commands[:-49]  # keep a short history for /_sim
             car.commands.append((now, name))
             if name == "navigation_request":
@@ -611,4 +630,3 @@ def _drive_state(view: VehicleView, with_location: bool, ms: int) -> dict[str, A
                 "active_route_miles_to_arrival": round(view.miles_to_arrival, 2),
             }
     return state
-
