@@ -29,7 +29,7 @@ from typing import Any
 
 from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.transactions import TransactWrite
@@ -113,6 +113,8 @@ class Booking(TableModel):
     capture_method = UnicodeAttribute(null=True)
     payment_intent_id = UnicodeAttribute(null=True)
     task_token = UnicodeAttribute(null=True)
+    # Which lifecycle step holds task_token: "payment", "approval", "arrival", "parked", "departure".
+    waiting_for = UnicodeAttribute(null=True)
     execution_arn = UnicodeAttribute(null=True)
     details = MapAttribute[str, Any](null=True)  # free-form extras (refund, cancellation, quote lines)
 
@@ -312,6 +314,33 @@ class BookingRepository:
             actions.append(attribute.remove() if value is None else attribute.set(value))
         booking.update(actions=actions, condition=Booking.status == booking.status)
         return booking
+
+    def park_token(self, booking_id: str, waiting_for: str, token: str, now: datetime) -> None:
+        """Store the lifecycle's task token for the step that waits (called by that step's task)."""
+        Booking(booking_id).update(
+            actions=[Booking.task_token.set(token), Booking.waiting_for.set(waiting_for),
+                     Booking.updated_at.set(_iso(now))],
+            condition=Booking.booking_id.exists(),
+        )
+
+    def take_token(self, booking_id: str, waiting_for: str) -> str | None:
+        """Claim the task token of the step ``waiting_for``, exactly once.
+
+        A conditional remove: of two concurrent callers (duplicate webhooks, replayed telemetry) only
+        one gets the token; the other gets None and must not resume the workflow again.
+        """
+        booking = self.get(booking_id, consistent=True)
+        token = booking.task_token
+        if not token or booking.waiting_for != waiting_for:
+            return None
+        try:
+            booking.update(actions=[Booking.task_token.remove(), Booking.waiting_for.remove()],
+                           condition=(Booking.task_token == token) & (Booking.waiting_for == waiting_for))
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return None
+            raise
+        return token
 
     def reschedule(self, booking: Booking, new_end: datetime, *, by: str, now: datetime,
                    is_free: Callable[[Iterable[Interval]], bool], updates: dict[str, Any]) -> Booking:

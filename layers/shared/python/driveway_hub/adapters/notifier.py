@@ -1,0 +1,49 @@
+"""Live events to the driver and host of a booking, over every WebSocket connection they have open.
+
+Events follow the contract: ``{"type", "booking_id", "at", ...}``. A connection that answers 410 Gone is
+deleted. Notifying is best effort by design: a failure to notify is logged and never fails the caller
+(a workflow step, a webhook), because the booking's state is the source of truth and clients re-read it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, Protocol
+
+from driveway_hub.data.connections import ConnectionRepository
+from driveway_hub.observability import logger
+from driveway_hub.websocket import send
+
+
+class NotifierPort(Protocol):
+    def publish(self, user_ids: Iterable[str], event: dict[str, Any]) -> int: ...
+
+
+def live_event(event_type: str, booking_id: str, at: datetime, **fields: Any) -> dict[str, Any]:
+    return {"type": event_type, "booking_id": booking_id, "at": at.isoformat(), **fields}
+
+
+class WebSocketNotifier:
+    def __init__(self, endpoint: str, connections: ConnectionRepository | None = None):
+        self._endpoint = endpoint
+        self._connections = connections or ConnectionRepository()
+
+    def publish(self, user_ids: Iterable[str], event: dict[str, Any]) -> int:
+        """Send ``event`` to every connection of ``user_ids``; returns how many frames were delivered."""
+        delivered = 0
+        for user_id in dict.fromkeys(user_ids):  # de-duplicated, order kept (a user can be both sides)
+            try:
+                connection_ids = self._connections.for_user(user_id)
+            except Exception:  # noqa: BLE001 - best effort: see module docstring
+                logger.exception("could not list connections", extra={"user_id": user_id})
+                continue
+            for connection_id in connection_ids:
+                try:
+                    if send(self._endpoint, connection_id, event):
+                        delivered += 1
+                    else:
+                        self._connections.delete(connection_id)
+                except Exception:  # noqa: BLE001 - best effort: see module docstring
+                    logger.exception("could not notify", extra={"connection_id": connection_id})
+        return delivered
