@@ -38,7 +38,7 @@ class StripeApiError(Exception):
         status: int,
         message: str,
         *,
-        type: str = INVALID_REQUEST,  # noqa: A002 - Stripe's field name
+        type: str = INVALID_REQUEST,  # Stripe's field name
         code: str | None = None,
         param: str | None = None,
         decline_code: str | None = None,

@@ -21,7 +21,8 @@ from .errors import no_such
 Obj = dict[str, Any]
 PLATFORM = "platform"  # ledger owner for the platform account (connected accounts use their acct_ id)
 API_VERSION = "2026-10-28.endive"  # what stripe-python 16.1 pins; echoed on events like Stripe does
-EVENT_RETENTION_S = 30 * 86400
+DAY = 86400
+EVENT_RETENTION_S = 30 * DAY
 
 _ALPHABET = string.ascii_letters + string.digits
 
