@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import h3
 import h3.api.basic_int as h3i
 import pytest
+
 from driveway_hub.domain import geo
 from driveway_hub.domain.geo import (
     FINE_RES,

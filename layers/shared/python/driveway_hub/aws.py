@@ -16,5 +16,7 @@ def client(service: str, endpoint_url: str | None = None) -> Any:
     from botocore.config import Config
 
     # Bounded retries with AWS's adaptive backoff: throttling is retried, then surfaces as an error.
-    config = Config(retries={"max_attempts": 4, "mode": "adaptive"}, connect_timeout=3, read_timeout=10)
+    # 32 pooled connections: a radius search runs up to 17 Queries in parallel (domain/geo.py).
+    config = Config(retries={"max_attempts": 4, "mode": "adaptive"}, connect_timeout=3, read_timeout=10,
+                    max_pool_connections=32)
     return boto3.session.Session().client(service, endpoint_url=endpoint_url, config=config)

@@ -15,7 +15,7 @@ at resolution ``r`` are therefore exactly the FINE_RES cells whose digits 1..r e
 order they form one contiguous block from digits ``r+1..10 = 0`` (``h3.cell_to_center_child(c, 10)``) to
 digits ``r+1..10 = 6`` (the max child), and no other valid FINE_RES cell lies in between.
 
-The plan (see docs/decisions.md, "Geo search", for the measured figures):
+The plan (docs/decisions.md, "Geo search", has the measured figures):
 
 1. cover the circle with cells at a resolution picked for the radius (``cover_resolution``), keeping
    every cell whose FINE_RES descendants could hold a point within ``radius_m`` (conservative);
@@ -24,7 +24,7 @@ The plan (see docs/decisions.md, "Geo search", for the measured figures):
 4. if that is still more than ``MAX_RANGES`` Queries, close the smallest gaps inside a partition
    (each gap is counted in FINE_RES cells, i.e. in extra area read) until it fits.
 
-Pure functions, no I/O. Imports only ``h3`` and the stdlib.
+Pure functions, no I/O. Imports only ``h3``, the stdlib and the project's error types.
 """
 
 from __future__ import annotations
@@ -36,11 +36,14 @@ from typing import NamedTuple
 
 import h3.api.basic_int as h3
 
+from driveway_hub.errors import InvalidInput
+
 FINE_RES = 10
 """Resolution stored per driveway (~0.015 km² cells, ~76 m edge)."""
 
 PARENT_RES = 6
-"""Resolution of the GSI partition key (~36 km² cells, ~3.7 km edge); see docs/decisions-geo.md."""
+"""Resolution of the GSI partition key (~36 km² cells, ~3.7 km edge). Res 5 would put most of a dense
+city in one key; res 7 would need more than MAX_RANGES Queries at 5 km. See docs/decisions.md ("Geo search")."""
 
 MAX_RADIUS_M = 10_000.0
 """The API's upper bound on ``radius_m``."""
@@ -49,8 +52,8 @@ MAX_RANGES = 16
 """Query budget per search. Only exceeded when the circle touches more partitions than this (10 km)."""
 
 COVER_RES_BY_RADIUS: tuple[tuple[float, int], ...] = ((1_000.0, 10), (3_000.0, 9), (MAX_RADIUS_M, 8))
-"""(largest radius in metres, cover resolution). Measured (docs/decisions-geo.md): finer buys less than 5 %
-of amplification for 3x the planning CPU; coarser costs 15-40 % more items read."""
+"""(largest radius in metres, cover resolution), measured (docs/decisions.md, "Geo search"): one step finer reads
+at most 5 % fewer items for ~3x the planning CPU; one step coarser reads 10-50 % more (3 % at 10 km)."""
 
 EARTH_RADIUS_M = 6_371_007.180918475
 """H3's mean Earth radius, so that ``haversine_m`` agrees with ``h3.great_circle_distance``."""
@@ -78,13 +81,11 @@ _DIGITS_MASK = tuple(sum(7 << _digit_offset(d) for d in range(r + 1, FINE_RES + 
 _DIGITS_SIX = tuple(sum(6 << _digit_offset(d) for d in range(r + 1, FINE_RES + 1)) for r in _RESOLUTIONS)
 
 
-class GeoError(ValueError):
-    """Invalid geo input; ``field`` names the offending request field."""
+class GeoError(InvalidInput, ValueError):
+    """Invalid geo input; ``field`` names the offending request field (400 ``invalid_request``)."""
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+        super().__init__(f"{field} {message}", field=field)
 
 
 class KeyRange(NamedTuple):
@@ -134,7 +135,7 @@ def fine_range(cell: int) -> tuple[int, int]:
     """
     res = h3.get_resolution(cell)
     if res > FINE_RES:
-        raise GeoError("cell", f"resolution {res} is finer than {FINE_RES}")
+        raise GeoError("cell", f"is finer than resolution {FINE_RES}")
     lo = ((cell & ~_RES_MASK) | (FINE_RES << _RES_OFFSET)) & ~_DIGITS_MASK[res]
     return lo, lo | _DIGITS_SIX[res]
 
