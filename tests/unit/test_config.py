@@ -27,3 +27,9 @@ def test_missing_values_are_all_named_in_one_error() -> None:
 def test_unknown_stage_is_rejected() -> None:
     with pytest.raises(ConfigurationError, match="STAGE"):
         settings_from_env(env_for("qa"))
+
+
+def test_integer_settings_are_validated_and_name_the_variable() -> None:
+    assert settings_from_env(env_for("dev", PAYMENT_TIMEOUT_S="600")).payment_timeout_s == 600
+    with pytest.raises(ConfigurationError, match="payment_timeout_s"):
+        settings_from_env(env_for("dev", PAYMENT_TIMEOUT_S="soon"))

@@ -6,12 +6,19 @@ every client at moto without any special casing here.
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from typing import Any
 
 
-@cache
 def client(service: str, endpoint_url: str | None = None) -> Any:
+    """A cached client for ``service``. The cache is keyed by the effective endpoint so a process whose
+    AWS_ENDPOINT_URL changes (the local cloud restarting moto between test modules) gets a fresh client."""
+    return _client(service, endpoint_url or os.environ.get("AWS_ENDPOINT_URL"))
+
+
+@cache
+def _client(service: str, endpoint_url: str | None) -> Any:
     import boto3  # imported on first use so modules that never touch AWS don't pay for it
     from botocore.config import Config
 

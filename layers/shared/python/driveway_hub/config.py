@@ -52,12 +52,29 @@ class Settings(BaseModel):
     stripe_api_base: str | None = None
     tesla_api_base: str | None = None
     tesla_auth_base: str | None = None
+    # Tesla (issue #6): tesla-http-proxy base for signed commands (None: commands go to the Fleet API),
+    # the registered OAuth redirect URI, the partner domain (pairing link https://tesla.com/_ak/<domain>),
+    # the pairing page base (local: the simulator's), the public key served at /.well-known, and the
+    # parking adapter ("tesla": driver-guided, honest; "simulator": the local simulator parks itself).
+    tesla_command_base: str | None = None
+    tesla_redirect_uri: str | None = None
+    tesla_partner_domain: str | None = None
+    tesla_pairing_base: str | None = None
+    tesla_public_key_pem: str | None = None
+    tesla_parking_adapter: str | None = None
     # Resource ids, filled in by CDK when the resource exists.
     state_machine_arn: str | None = None
     user_pool_id: str | None = None
     user_pool_client_id: str | None = None
     photo_bucket: str | None = None
     tesla_token_key_id: str | None = None
+    # Booking policy and lifecycle timing (seconds; Step Functions waits are computed from these).
+    platform_fee_bps: int = 1_500
+    payment_timeout_s: int = 900
+    approval_timeout_s: int = 12 * 3600
+    navigation_lead_s: int = 30 * 60
+    arrival_grace_s: int = 30 * 60
+    overstay_grace_s: int = 15 * 60
     # Secrets Manager ids (values are never in configuration).
     stripe_secret_id: str | None = None
     tesla_secret_id: str | None = None
@@ -74,6 +91,12 @@ _ENV = {
     "stripe_api_base": "STRIPE_API_BASE",
     "tesla_api_base": "TESLA_API_BASE",
     "tesla_auth_base": "TESLA_AUTH_BASE",
+    "tesla_command_base": "TESLA_COMMAND_BASE",
+    "tesla_redirect_uri": "TESLA_REDIRECT_URI",
+    "tesla_partner_domain": "TESLA_PARTNER_DOMAIN",
+    "tesla_pairing_base": "TESLA_PAIRING_BASE",
+    "tesla_public_key_pem": "TESLA_PUBLIC_KEY_PEM",
+    "tesla_parking_adapter": "TESLA_PARKING_ADAPTER",
     "state_machine_arn": "STATE_MACHINE_ARN",
     "user_pool_id": "USER_POOL_ID",
     "user_pool_client_id": "USER_POOL_CLIENT_ID",
@@ -82,6 +105,12 @@ _ENV = {
     "stripe_secret_id": "STRIPE_SECRET_ID",
     "tesla_secret_id": "TESLA_SECRET_ID",
     "telemetry_secret_id": "TELEMETRY_SECRET_ID",
+    "platform_fee_bps": "PLATFORM_FEE_BPS",
+    "payment_timeout_s": "PAYMENT_TIMEOUT_S",
+    "approval_timeout_s": "APPROVAL_TIMEOUT_S",
+    "navigation_lead_s": "NAVIGATION_LEAD_S",
+    "arrival_grace_s": "ARRIVAL_GRACE_S",
+    "overstay_grace_s": "OVERSTAY_GRACE_S",
 }
 _REQUIRED = ("stage", "region")
 
@@ -96,7 +125,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
     values["tables"] = {t.logical_id: env[t.env_var] for t in TABLES}
     try:
         settings = Settings.model_validate(values)
-    except ValidationError as exc:  # pragma: no cover - every field is a str; kept for future typed fields
+    except ValidationError as exc:
         raise ConfigurationError(f"invalid configuration: {exc}") from exc
     if settings.stage not in STAGES:
         raise ConfigurationError(f"invalid configuration: STAGE must be one of {', '.join(STAGES)}")

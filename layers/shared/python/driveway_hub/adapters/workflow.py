@@ -8,6 +8,11 @@ The protocol every waiting step follows (payment, approval, arrival, parked, dep
    calls ``BookingRepository.take_token(booking_id, waiting_for)``, a conditional remove that hands the
    token to exactly one caller, and then ``Workflow.resume`` (or ``fail``) with it.
 Duplicates and replays therefore resume a step at most once.
+
+Because the fact can be observed before its step has parked the token (a fast payment webhook), both
+sides go through ``domain.bookings.observe`` / ``domain.bookings.resume_if_observed``: the observer
+records the fact first and then takes the token; the step parks its token first and then looks for
+the fact. Whichever comes second finds both, and ``take_token`` lets exactly one of them resume.
 """
 
 from __future__ import annotations

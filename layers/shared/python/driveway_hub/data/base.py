@@ -45,7 +45,8 @@ def bind_models(settings: Settings) -> None:
             # Models inherit TableModel.Meta; binding must not write one table name for them all.
             model.Meta = type("Meta", (model.Meta,), {})  # type: ignore[assignment,misc]
         name = getattr(settings.tables, model.logical_id)
-        if model.Meta.table_name == name and model.Meta.region == settings.region:
+        meta = model.Meta
+        if (meta.table_name, meta.region, meta.host) == (name, settings.region, settings.aws_endpoint_url):
             continue
         model.Meta.table_name = name
         model.Meta.region = settings.region

@@ -117,6 +117,9 @@ class Booking(TableModel):
     waiting_for = UnicodeAttribute(null=True)
     execution_arn = UnicodeAttribute(null=True)
     details = MapAttribute[str, Any](null=True)  # free-form extras (refund, cancellation, quote lines)
+    # What was observed for each awaited step ("payment", "arrival", …), whether or not its token was
+    # parked yet: the step that parks its token late finds the fact here (see adapters/workflow.py).
+    facts = MapAttribute[str, Any](null=True)
 
     by_driver = BookingsByDriver()
     by_host = BookingsByHost()
@@ -322,6 +325,27 @@ class BookingRepository:
                      Booking.updated_at.set(_iso(now))],
             condition=Booking.booking_id.exists(),
         )
+
+    def record_fact(self, booking_id: str, waiting_for: str, fact: dict[str, Any]) -> None:
+        """Remember that the awaited fact happened (first observation wins)."""
+        booking = self.get(booking_id, consistent=True)
+        facts = dict(booking.facts.as_dict() if booking.facts else {})
+        if waiting_for in facts:
+            return
+        facts[waiting_for] = fact
+        try:
+            booking.update(actions=[Booking.facts.set(facts)],
+                           condition=Booking.facts.does_not_exist() | (Booking.facts == booking.facts))
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+            self.record_fact(booking_id, waiting_for, fact)  # another fact landed meanwhile: merge again
+
+    def fact(self, booking_id: str, waiting_for: str) -> dict[str, Any] | None:
+        booking = self.get(booking_id, consistent=True)
+        facts = booking.facts.as_dict() if booking.facts else {}
+        value = facts.get(waiting_for)
+        return dict(value) if isinstance(value, dict) else None
 
     def take_token(self, booking_id: str, waiting_for: str) -> str | None:
         """Claim the task token of the step ``waiting_for``, exactly once.
