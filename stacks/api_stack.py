@@ -1,8 +1,9 @@
-"""Lambda functions for every route, and the REST and WebSocket APIs in front of them.
+"""Lambda functions for every route, the Cognito user pool, and the REST and WebSocket APIs.
 
-Everything is driven by ``driveway_hub.routes.ROUTES``: one function per entry; a REST method per
-``rest`` entry; a WebSocket route per ``websocket`` entry. Adding a route to the table is all it
-takes to deploy it.
+Everything is driven by ``driveway_hub.routes.ROUTES``: one function per entry, with access to the
+tables it lists and the resources it ``uses``; a REST method per ``rest`` entry (behind the authorizer
+when ``auth``); a WebSocket route per ``websocket`` entry. Adding a route to the table is all it takes
+to deploy it.
 """
 
 from __future__ import annotations
@@ -23,14 +24,15 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
+
 from driveway_hub.config import env_for
 from driveway_hub.data.tables import TABLES_BY_ID
 from driveway_hub.routes import API_STAGE, ROUTES, Route
-
 from stacks import constants as c
 from stacks.data_stack import DataStack
 from stacks.environment import EnvironmentConfig
-from stacks.nag import acknowledge
+from stacks.identity import Identity
+from stacks.nag import acknowledge, acknowledge_wildcard_resource
 from stacks.route_function import ARCHITECTURE, RUNTIME, RouteFunction
 
 
@@ -48,9 +50,10 @@ class Use(StrEnum):
     WORKFLOW_CALLBACK = "workflow:callback"  # resume .waitForTaskToken tasks
     PHOTOS = "photos"  # read/write driveway photos (presigned URLs)
     TESLA_TOKENS = "tesla_tokens"  # encrypt/decrypt Tesla OAuth tokens
-    STRIPE_SECRET = "secret:stripe"
-    TESLA_SECRET = "secret:tesla"
-    TELEMETRY_SECRET = "secret:telemetry"
+    # Read one of the Secrets Manager entries (names, not values).
+    STRIPE_SECRET = "secret:stripe"  # noqa: S105
+    TESLA_SECRET = "secret:tesla"  # noqa: S105
+    TELEMETRY_SECRET = "secret:telemetry"  # noqa: S105
 
 
 def route_uses(route: Route) -> tuple[Use, ...]:
@@ -78,8 +81,8 @@ _GATEWAY_RESPONSES: tuple[tuple[apigw.ResponseType, str | None, str, str], ...] 
     (apigw.ResponseType.REQUEST_TOO_LARGE, "413", "request_too_large", "$context.error.messageString"),
     (apigw.ResponseType.INTEGRATION_TIMEOUT, "504", "upstream_timeout", '"The request timed out"'),
     # Defaults keep API Gateway's status code.
-    (apigw.ResponseType.DEFAULT_4XX, None, "bad_request", "$context.error.messageString"),
-    (apigw.ResponseType.DEFAULT_5XX, None, "internal_error", '"Internal server error"'),
+    (apigw.ResponseType.DEFAULT_4_XX, None, "bad_request", "$context.error.messageString"),
+    (apigw.ResponseType.DEFAULT_5_XX, None, "internal_error", '"Internal server error"'),
 )
 
 _CORS_HEADERS = ("Authorization", "Content-Type", "Idempotency-Key", "X-Correlation-Id")
@@ -138,7 +141,7 @@ class _AccessLogSettings:
 
 
 class ApiStack(cdk.Stack):
-    """One function per route; the REST API (stage v1) and the WebSocket API (stage v1)."""
+    """One function per route, the Cognito user pool, the REST API and the WebSocket API (stage v1)."""
 
     def __init__(
         self,
@@ -165,36 +168,58 @@ class ApiStack(cdk.Stack):
         )
         self.websocket_stage = self._websocket_stage()
 
-        layers = [self._shared_layer(), self._dependency_layer(dependency_layer_dir)]
-        code = self._functions_code()
-        environment = env_for(config.name)
+        self._layers = [self._shared_layer(), self._dependency_layer(dependency_layer_dir)]
+        self._code = self._functions_code()
+        self._environment = env_for(config.name)
         # Lambda sets AWS_REGION itself and rejects functions that try to.
-        environment.pop("AWS_REGION")
-        group = Construct(self, c.FUNCTIONS)
+        self._environment.pop("AWS_REGION")
+        self._functions_group = Construct(self, c.FUNCTIONS)
         self.functions: dict[str, RouteFunction] = {}
         for route in self.routes:
-            if route.name in self.functions:
-                raise ValueError(f"duplicate route name {route.name!r} in the route table")
-            function = RouteFunction(
-                group,
-                c.function_id(route.name),
-                route=route,
-                config=config,
-                code=code,
-                layers=layers,
-                environment=environment,
-            )
-            function.grant_tables(data.tables, TABLES_BY_ID)
-            for use in route_uses(route):
-                self._grant_use(function, use)
-            self.functions[route.name] = function
+            self._add_function(route)
+        # The authorizers exist only when a route needs them (API Gateway rejects unused authorizers).
+        if any(r.auth for r in self.routes if r.kind == "rest"):
+            self._add_function(c.REST_AUTHORIZER_FUNCTION, "REST API authorizer (Cognito access tokens)")
+        if any(r.auth for r in self.routes if r.route_key == "$connect"):
+            self._add_function(c.WEBSOCKET_AUTHORIZER_FUNCTION, "WebSocket $connect authorizer (?token=)")
+        trigger = self._add_function(
+            c.PRE_TOKEN_GENERATION_FUNCTION, "Cognito pre-token-generation trigger (claims)"
+        )
+        self.identity = Identity(self, c.IDENTITY, config=config, trigger=trigger.function)
+        for function in self.functions.values():
+            # Not the trigger: the pool names it, so naming the pool back would be a cycle (and
+            # Cognito puts the pool id in every trigger event).
+            if function is not trigger:
+                self.identity.configure(function.function)
+            self.identity.grant_declared_actions(function.role, function.route.name)
 
         self.rest_api = self._rest_api()
+        # The WebSocket stage logs through the account-level CloudWatch role the REST API sets up.
+        account = self.rest_api.node.find_child("Account")
+        self.websocket_stage.node.add_dependency(account)
         for route in self.routes:
             if route.kind == "rest":
                 self._add_rest_method(route)
-        self._acknowledge_cors_preflight()
         self._add_websocket_routes()
+
+    def _add_function(self, route: Route, description: str | None = None) -> RouteFunction:
+        if route.name in self.functions:
+            raise ValueError(f"duplicate function name {route.name!r} (route table and stacks.constants)")
+        function = RouteFunction(
+            self._functions_group,
+            c.function_id(route.name),
+            route=route,
+            config=self.config,
+            code=self._code,
+            layers=self._layers,
+            environment=self._environment,
+            description=description,
+        )
+        function.grant_tables(self.data.tables, TABLES_BY_ID)
+        for use in route_uses(route):
+            self._grant_use(function, use)
+        self.functions[route.name] = function
+        return function
 
     # --- Code and layers ---------------------------------------------------------------------
     def _functions_code(self) -> lambda_.Code:
@@ -203,7 +228,7 @@ class ApiStack(cdk.Stack):
         # /var/task. '*' drops every top-level entry (CDK then never walks .venv or node_modules).
         return lambda_.Code.from_asset(
             str(c.REPO_ROOT),
-            exclude=["*", f"!{c.FUNCTIONS_PACKAGE}", "**/__pycache__", "**/*.pyc"],
+            exclude=["*", ".*", f"!{c.FUNCTIONS_PACKAGE}", "**/__pycache__", "**/*.pyc"],
         )
 
     def _shared_layer(self) -> lambda_.LayerVersion:
@@ -228,7 +253,8 @@ class ApiStack(cdk.Stack):
             c.DEPENDENCY_LAYER,
             layer_version_name=c.resource_name(self.config.name, "dependencies"),
             description="Third-party packages of requirements.txt (manylinux2014_x86_64, cp312)",
-            code=lambda_.Code.from_asset(str(directory)),
+            # Dot files are the build's bookkeeping (requirements fingerprint), not layer content.
+            code=lambda_.Code.from_asset(str(directory), exclude=[".*"]),
             compatible_runtimes=[RUNTIME],
             compatible_architectures=[ARCHITECTURE],
             removal_policy=cdk.RemovalPolicy.RETAIN,
@@ -238,41 +264,49 @@ class ApiStack(cdk.Stack):
     def _grant_use(self, function: RouteFunction, use: Use) -> None:
         fn, role, data = function.function, function.role, self.data
         if use is Use.WEBSOCKET:
-            role.add_to_principal_policy(
-                iam.PolicyStatement(
-                    actions=["execute-api:ManageConnections"],
-                    resources=[self._websocket_connections_arn()],
-                )
+            connections = self.format_arn(
+                service="execute-api",
+                resource=self.websocket_api.api_id,
+                resource_name=f"{API_STAGE}/*/@connections/*",
             )
-            acknowledge(
+            role.add_to_principal_policy(
+                iam.PolicyStatement(actions=["execute-api:ManageConnections"], resources=[connections])
+            )
+            acknowledge_wildcard_resource(
                 role,
-                "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:"
-                f"<AWS::Region>:<AWS::AccountId>:<{self.get_logical_id(self._websocket_api_cfn)}>"
-                f"/{API_STAGE}/*/@connections/*]",
-                "Connection ids are created per client at run time; this is our WebSocket API's "
-                "v1 @connections collection and nothing else.",
+                connections,
+                "Connection ids are created per client at run time; the grant covers the @connections "
+                "of our WebSocket API's v1 stage and nothing else.",
             )
             fn.add_environment("WEBSOCKET_MANAGEMENT_URL", self.websocket_stage.callback_url)
         elif use in (Use.WORKFLOW_START, Use.WORKFLOW_STOP, Use.WORKFLOW_CALLBACK):
             self._grant_workflow(function, use)
         elif use is Use.PHOTOS:
-            bucket = data.photo_bucket
+            bucket_name = c.photo_bucket_name(self.config.name, self.account, self.region)
+            objects = self.format_arn(
+                service="s3", region="", account="", resource=bucket_name, resource_name="*"
+            )
             role.add_to_principal_policy(
                 iam.PolicyStatement(
-                    actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-                    resources=[bucket.arn_for_objects("*")],
+                    actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], resources=[objects]
                 )
             )
-            acknowledge(
+            acknowledge_wildcard_resource(
                 role,
-                f"AwsSolutions::AwsSolutions-IAM5[Resource::<{self._data_logical_id(bucket)}.Arn>/*]",
-                "Photo object keys are generated per upload; access is limited to objects of the "
+                objects,
+                "Photo object keys are generated per upload; access is limited to the objects of the "
                 "photo bucket (no bucket-level or list actions).",
             )
-            fn.add_environment("PHOTO_BUCKET", bucket.bucket_name)
+            fn.add_environment("PHOTO_BUCKET", bucket_name)
         elif use is Use.TESLA_TOKENS:
-            data.tesla_token_key.grant_encrypt_decrypt(role)
-            fn.add_environment("TESLA_TOKEN_KEY_ID", data.tesla_token_key.key_arn)
+            key = data.tesla_token_key
+            # Named actions (not grant_encrypt_decrypt's GenerateDataKey*/ReEncrypt* wildcards).
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"], resources=[key.key_arn]
+                )
+            )
+            fn.add_environment("TESLA_TOKEN_KEY_ID", key.key_arn)
         else:  # the secrets
             name = use.value.split(":", 1)[1]
             secret = data.secrets[name]
@@ -305,10 +339,9 @@ class ApiStack(cdk.Stack):
             statement = iam.PolicyStatement(
                 actions=["states:StopExecution", "states:DescribeExecution"], resources=[executions]
             )
-            acknowledge(
+            acknowledge_wildcard_resource(
                 function.role,
-                "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:"
-                f"<AWS::AccountId>:execution:{c.resource_name(self.config.name, c.BOOKING_LIFECYCLE)}:*]",
+                executions,
                 "Executions are named after bookings at run time; the grant covers executions of the "
                 "booking lifecycle machine only.",
             )
@@ -321,15 +354,10 @@ class ApiStack(cdk.Stack):
         function.role.add_to_principal_policy(statement)
         function.function.add_environment("STATE_MACHINE_ARN", machine_arn)
 
-    def _data_logical_id(self, construct: Construct) -> str:
-        child = construct.node.default_child
-        assert isinstance(child, cdk.CfnElement)
-        return self.data.get_logical_id(child)
-
     # --- REST API ----------------------------------------------------------------------------
     def _rest_api(self) -> apigw.RestApi:
         config = self.config
-        access_logs = logs.LogGroup(
+        self.rest_access_logs = access_logs = logs.LogGroup(
             self,
             c.REST_ACCESS_LOGS,
             log_group_name=c.log_group_name("apigateway", c.resource_name(config.name, "rest")),
@@ -375,8 +403,8 @@ class ApiStack(cdk.Stack):
         acknowledge(
             api,
             "AwsSolutions::AwsSolutions-APIG3",
-            "No WAF yet: every route is rate limited by stage throttling and, except health and "
-            "signed webhooks, authenticated; a WebACL is planned with the partner API keys.",
+            "No WAF yet: stage throttling limits every route and all but the declared public ones "
+            "need a token; a WebACL (AWS managed common rules + rate rule) belongs before public launch.",
         )
         self._request_validator = api.add_request_validator(
             c.REST_REQUEST_VALIDATOR, validate_request_body=True, validate_request_parameters=True
@@ -425,42 +453,17 @@ class ApiStack(cdk.Stack):
         if self._rest_authorizer is None:
             self._rest_authorizer = apigw.RequestAuthorizer(
                 self,
-                c.REST_AUTHORIZER,
+                c.REST_API_AUTHORIZER,
                 authorizer_name=c.resource_name(self.config.name, "authorizer"),
-                handler=self._authorizer_function(),
+                handler=self.functions[c.REST_AUTHORIZER_FUNCTION.name].function,
                 identity_sources=[apigw.IdentitySource.header("Authorization")],
-                # Not cached: logout must take effect at once, and a cached policy would be reused
-                # for other methods than the one it was issued for.
-                results_cache_ttl=cdk.Duration.seconds(0),
+                # The authorizer allows the whole stage, so one cached answer serves every route; a
+                # logout takes effect for cached tokens within this time.
+                results_cache_ttl=cdk.Duration.seconds(self.config.authorizer_cache_seconds),
             )
         return self._rest_authorizer
 
-    def _authorizer_function(self) -> lambda_.IFunction:
-        function = self.functions.get(c.AUTHORIZER_ROUTE)
-        if function is None:
-            raise ValueError(
-                f"routes with auth=True need the authorizer route {c.AUTHORIZER_ROUTE!r} in "
-                "driveway_hub.routes.ROUTES"
-            )
-        return function.function
-
-    def _acknowledge_cors_preflight(self) -> None:
-        for method in self.rest_api.methods:
-            if method.http_method == "OPTIONS":
-                reason = (
-                    "CORS preflight (MOCK integration, no Lambda): browsers send it without "
-                    "credentials, so it cannot require authorization."
-                )
-                acknowledge(method, "AwsSolutions::AwsSolutions-APIG4", reason)
-                acknowledge(method, "AwsSolutions::AwsSolutions-COG4", reason)
-
     # --- WebSocket API -----------------------------------------------------------------------
-    @property
-    def _websocket_api_cfn(self) -> cdk.CfnElement:
-        child = self.websocket_api.node.default_child
-        assert isinstance(child, cdk.CfnElement)
-        return child
-
     def _websocket_stage(self) -> apigwv2.WebSocketStage:
         config = self.config
         access_logs = logs.LogGroup(
@@ -470,7 +473,7 @@ class ApiStack(cdk.Stack):
             retention=config.log_retention,
             removal_policy=config.cdk_removal_policy,
         )
-        return apigwv2.WebSocketStage(
+        stage = apigwv2.WebSocketStage(
             self,
             c.WEBSOCKET_STAGE,
             web_socket_api=self.websocket_api,
@@ -481,13 +484,12 @@ class ApiStack(cdk.Stack):
             ),
             access_log_settings=_AccessLogSettings(access_logs, _WEBSOCKET_ACCESS_LOG),
         )
-
-    def _websocket_connections_arn(self) -> str:
-        return self.format_arn(
-            service="execute-api",
-            resource=self.websocket_api.api_id,
-            resource_name=f"{API_STAGE}/*/@connections/*",
-        )
+        # Execution logs for errors, as on the REST stage (the L2 construct has no option for it).
+        cfn_stage = stage.node.default_child
+        assert isinstance(cfn_stage, apigwv2.CfnStage)
+        cfn_stage.add_property_override("DefaultRouteSettings.LoggingLevel", "ERROR")
+        cfn_stage.add_property_override("DefaultRouteSettings.DataTraceEnabled", False)
+        return stage
 
     def _add_websocket_routes(self) -> None:
         routes = [r for r in self.routes if r.kind == "websocket"]
@@ -497,7 +499,7 @@ class ApiStack(cdk.Stack):
             raise ValueError("WebSocket routes with auth=True need $connect to have auth=True")
         for route in routes:
             assert route.route_key, f"websocket route {route.name} needs a route_key"
-            authorizer = self._websocket_authorizer() if route is connect and route.auth else None
+            authorizer = self._websocket_authorizer() if route.route_key == "$connect" and route.auth else None
             api_route = self.websocket_api.add_route(
                 route.route_key,
                 integration=apigwv2_integrations.WebSocketLambdaIntegration(
@@ -505,20 +507,20 @@ class ApiStack(cdk.Stack):
                 ),
                 authorizer=authorizer,
             )
-            if authorizer is None:
-                if route.auth:
-                    reason = (
-                        f"{route.route_key} runs on a connection already authorized at $connect; API "
-                        "Gateway allows authorizers on $connect only."
-                    )
-                    acknowledge(api_route, "AwsSolutions::AwsSolutions-APIG4", reason)
-                else:
-                    _acknowledge_public(api_route, route)
+            if route.route_key != "$connect":
+                acknowledge(
+                    api_route,
+                    "AwsSolutions::AwsSolutions-APIG4",
+                    f"{route.route_key} runs on a connection that was accepted by $connect; API "
+                    "Gateway allows authorizers on $connect only.",
+                )
+            elif authorizer is None:
+                _acknowledge_public(api_route, route)
 
     def _websocket_authorizer(self) -> apigwv2.IWebSocketRouteAuthorizer:
         return apigwv2_authorizers.WebSocketLambdaAuthorizer(
-            c.WEBSOCKET_AUTHORIZER,
-            self._authorizer_function(),
+            c.WEBSOCKET_API_AUTHORIZER,
+            self.functions[c.WEBSOCKET_AUTHORIZER_FUNCTION.name].function,
             # Browsers cannot set headers on a WebSocket handshake: the token comes in the query.
             identity_source=["route.request.querystring.token"],
         )
@@ -526,8 +528,8 @@ class ApiStack(cdk.Stack):
 
 def _acknowledge_public(construct: Construct, route: Route) -> None:
     reason = (
-        f"Route {route.name} is declared public (auth=False) in driveway_hub.routes: health checks, "
-        "webhooks verified by their signature and OAuth redirects cannot carry our bearer token."
+        f"Route {route.name} is declared public (auth=False) in driveway_hub.routes, the reviewed list "
+        "of unauthenticated entry points (health, signature-verified webhooks, OAuth redirects)."
     )
     acknowledge(construct, "AwsSolutions::AwsSolutions-APIG4", reason)
     if route.kind == "rest":

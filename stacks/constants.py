@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from driveway_hub.routes import Route
+
 APP_NAME = "driveway-hub"
 # CamelCase prefix of stack construct ids (the names `cdk deploy <stack>` takes).
 APP_ID = "DrivewayHub"
@@ -38,29 +40,38 @@ MONITORING_STACK = "Monitoring"
 # --- Construct ids inside the stacks -----------------------------------------------------------
 PHOTO_BUCKET = "PhotoBucket"
 ACCESS_LOG_BUCKET = "AccessLogBucket"
-TESLA_TOKEN_KEY = "TeslaTokenKey"
-STRIPE_SECRET = "StripeSecret"
-TESLA_SECRET = "TeslaSecret"
-TELEMETRY_SECRET = "TelemetrySecret"
+TESLA_KEY = "TeslaTokenKey"
+# Secrets Manager entries (name suffix -> construct id).
+SECRETS = {"stripe": "StripeSecret", "tesla": "TeslaSecret", "telemetry": "TelemetrySecret"}
 TELEMETRY_STREAM = "TelemetryStream"
 SHARED_LAYER = "SharedLayer"
 DEPENDENCY_LAYER = "DependencyLayer"
 FUNCTIONS = "Functions"
 REST_API = "RestApi"
 REST_ACCESS_LOGS = "RestApiAccessLogs"
-REST_AUTHORIZER = "Authorizer"
+REST_API_AUTHORIZER = "Authorizer"
 REST_REQUEST_VALIDATOR = "RequestValidator"
 WEBSOCKET_API = "WebSocketApi"
 WEBSOCKET_STAGE = "WebSocketStage"
 WEBSOCKET_ACCESS_LOGS = "WebSocketApiAccessLogs"
-WEBSOCKET_AUTHORIZER = "WebSocketAuthorizer"
+WEBSOCKET_API_AUTHORIZER = "WebSocketAuthorizer"
+IDENTITY = "Identity"
+USER_POOL = "UserPool"
+USER_POOL_CLIENT = "AppClient"
 ALARM_TOPIC = "AlarmTopic"
 ALARM_TOPIC_KEY = "AlarmTopicKey"
 DASHBOARD = "Dashboard"
 
-# The route (in driveway_hub.routes) whose function authorizes requests to routes with auth=True.
-# It is added by the identity work; until then no route needs it and no authorizer is created.
-AUTHORIZER_ROUTE = "authorizer"
+# Functions that are not doors of the route table: the two authorizers and the Cognito trigger. They
+# are declared like routes (same naming, driveway-hub-<stage>-<name>; local/cognito.py names the trigger
+# the same way) and created by the API stack: the authorizers when a route needs them.
+REST_AUTHORIZER_FUNCTION = Route("authorizer", "task", "functions.auth.authorizer", auth=False, tables=("users",))
+WEBSOCKET_AUTHORIZER_FUNCTION = Route(
+    "ws_authorizer", "task", "functions.auth.ws_authorizer", auth=False, tables=("users",)
+)
+PRE_TOKEN_GENERATION_FUNCTION = Route(
+    "pre-token-generation", "task", "functions.auth.pre_token_generation", auth=False, tables=("users",)
+)
 # The state machine whose ARN functions get as STATE_MACHINE_ARN (statemachines/<name>.asl.json).
 BOOKING_LIFECYCLE = "booking_lifecycle"
 
@@ -78,6 +89,12 @@ def resource_name(env: str, name: str) -> str:
 def secret_name(env: str, name: str) -> str:
     """Secrets Manager name, e.g. ``driveway-hub/prod/stripe`` (slashes group them in the console)."""
     return f"{APP_NAME}/{env}/{name}"
+
+
+def photo_bucket_name(env: str, account: str, region: str) -> str:
+    """Photo bucket name, fixed per account and region so that the API stack can build its ARN and
+    name without importing them from the data stack (which would hide them from cdk-nag's ids)."""
+    return f"{APP_NAME}-{env}-photos-{account}-{region}"
 
 
 def log_group_name(kind: str, name: str) -> str:

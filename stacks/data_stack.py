@@ -16,19 +16,19 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
-from driveway_hub.data.tables import TABLES, Key, TableSpec
 
+from driveway_hub.data.tables import TABLES, Key, TableSpec
 from stacks import constants as c
 from stacks.environment import EnvironmentConfig
 from stacks.nag import acknowledge
 
 _ATTRIBUTE_TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER}
 
-# Secrets Manager entries: name suffix -> construct id and what ops put in them.
-_SECRETS = {
-    "stripe": (c.STRIPE_SECRET, "Stripe secret key, publishable key and webhook signing secrets (JSON)"),
-    "tesla": (c.TESLA_SECRET, "Tesla Fleet API client id, client secret and app private key (JSON)"),
-    "telemetry": (c.TELEMETRY_SECRET, "HMAC secret shared with the Tesla telemetry relay"),
+# What operators put in each secret of constants.SECRETS.
+_SECRET_CONTENT = {
+    "stripe": "Stripe secret key, publishable key and webhook signing secrets (JSON)",
+    "tesla": "Tesla Fleet API client id, client secret and app private key (JSON)",
+    "telemetry": "HMAC secret shared with the Tesla telemetry relay",
 }
 
 
@@ -46,15 +46,15 @@ class DataStack(cdk.Stack):
         self.photo_bucket = self._photo_bucket()
         self.tesla_token_key = kms.Key(
             self,
-            c.TESLA_TOKEN_KEY,
+            c.TESLA_KEY,
             alias=f"alias/{c.resource_name(config.name, 'tesla-tokens')}",
             description="Encrypts Tesla OAuth tokens before they are stored in DynamoDB",
             enable_key_rotation=True,
             removal_policy=config.cdk_removal_policy,
         )
         self.secrets: dict[str, secretsmanager.Secret] = {
-            name: self._secret(name, construct_id, description)
-            for name, (construct_id, description) in _SECRETS.items()
+            name: self._secret(name, construct_id, _SECRET_CONTENT[name])
+            for name, construct_id in c.SECRETS.items()
         }
         self.telemetry_stream = kinesis.Stream(
             self,
@@ -127,6 +127,7 @@ class DataStack(cdk.Stack):
         return s3.Bucket(
             self,
             c.PHOTO_BUCKET,
+            bucket_name=c.photo_bucket_name(config.name, self.account, self.region),
             # Listing photos are shown to every driver: SSE-S3 protects them at rest without a KMS
             # call (and cost) per presigned upload and download.
             encryption=s3.BucketEncryption.S3_MANAGED,

@@ -14,8 +14,27 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from stacks import constants as c
 
-# CloudWatch Logs accepts only these retention periods.
-_RETENTION_DAYS = {int(r.value): r for r in logs.RetentionDays if r is not logs.RetentionDays.INFINITE}
+# The retention periods CloudWatch Logs accepts (jsii exposes the enum by name, not by day count).
+_RETENTION_DAYS = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS,
+    545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS,
+    1096: logs.RetentionDays.THREE_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
 
 
 class AlarmThresholds(BaseModel):
@@ -47,6 +66,8 @@ class EnvironmentConfig(BaseModel):
     websocket_throttle_rate: float = Field(gt=0)
     websocket_throttle_burst: int = Field(gt=0)
     cors_allow_origins: tuple[str, ...] = Field(min_length=1)
+    # How long API Gateway reuses an authorizer answer for the same token (0 = ask every time).
+    authorizer_cache_seconds: int = Field(ge=0, le=3600)
     # Execution input/output holds booking and payment details: logged in dev only.
     state_machine_log_execution_data: bool
     telemetry_stream_shards: int = Field(ge=1)

@@ -10,15 +10,15 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
+
 from driveway_hub.data.tables import TableSpec
 from driveway_hub.routes import API_STAGE, Route
-
 from stacks import constants as c
 from stacks.environment import EnvironmentConfig
 from stacks.nag import acknowledge
 
 # Item-level reads and writes (TransactWriteItems is authorized per item by these actions).
-# Scan is left out on purpose: no request path may scan a table (docs/decisions.md).
+# Scan is left out on purpose: no request path may scan a table (design/architecture.md, Data).
 TABLE_ACTIONS = (
     "dynamodb:GetItem",
     "dynamodb:BatchGetItem",
@@ -49,6 +49,7 @@ class RouteFunction(Construct):
         code: lambda_.Code,
         layers: Sequence[lambda_.ILayerVersion],
         environment: Mapping[str, str],
+        description: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.route = route
@@ -72,7 +73,7 @@ class RouteFunction(Construct):
             self,
             "Function",
             function_name=name,
-            description=_describe(route),
+            description=description or _describe(route),
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
             handler=route.handler,

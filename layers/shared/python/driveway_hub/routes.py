@@ -34,6 +34,9 @@ class Route:
     auth: bool = True
     permission: str | None = None
     tables: tuple[str, ...] = ()
+    # Non-table access the function needs, each granted narrowly by CDK and configured by env:
+    # "websocket", "workflow:start|stop|callback", "photos", "tesla_tokens", "secret:stripe|tesla|telemetry".
+    uses: tuple[str, ...] = ()
 
     @property
     def handler(self) -> str:
@@ -50,8 +53,115 @@ ROUTES: tuple[Route, ...] = (
           tables=("connections",)),
     Route("ws_disconnect", "websocket", "functions.ws.disconnect", route_key="$disconnect", auth=False,
           tables=("connections",)),
-    Route("ws_ping", "websocket", "functions.ws.ping", route_key="ping", auth=False),
-    Route("ws_default", "websocket", "functions.ws.default", route_key="$default", auth=False),
+    Route("ws_ping", "websocket", "functions.ws.ping", route_key="ping", auth=False, uses=('websocket',)),
+    Route("ws_default", "websocket", "functions.ws.default", route_key="$default", auth=False, uses=('websocket',)),
+    # Identity (issue #3). Public doors answer for themselves (credentials, refresh token, reset code);
+    # everything a signed-in user does to their own account needs account:manage, which every role has.
+    Route("auth_register", "rest", "functions.auth.register", "POST", "/auth/register", auth=False,
+          tables=("users",)),
+    Route("auth_login", "rest", "functions.auth.login", "POST", "/auth/login", auth=False, tables=("users",)),
+    Route("auth_refresh", "rest", "functions.auth.refresh", "POST", "/auth/refresh", auth=False),
+    Route("auth_logout", "rest", "functions.auth.logout", "POST", "/auth/logout",
+          permission="account:manage", tables=("users",)),
+    Route("auth_me", "rest", "functions.auth.me", "GET", "/auth/me", permission="account:manage",
+          tables=("users",)),
+    Route("auth_add_role", "rest", "functions.auth.add_role", "POST", "/auth/roles",
+          permission="account:manage", tables=("users",)),
+    Route("auth_forgot_password", "rest", "functions.auth.forgot_password", "POST", "/auth/forgot-password",
+          auth=False),
+    Route("auth_reset_password", "rest", "functions.auth.reset_password", "POST", "/auth/reset-password",
+          auth=False, tables=("users",)),
+    # Privacy: each feature that stores personal data adds its tables here (driveway_hub/auth/privacy.py).
+    Route("me_export", "rest", "functions.api.me_export", "GET", "/me/export", permission="account:manage",
+          tables=("users",)),
+    Route("me_delete", "rest", "functions.api.me_delete", "DELETE", "/me", permission="account:manage",
+          tables=("users",)),
+    # Driveways (issue #4). Search and quote are public (partners, with an API key): listing fields and
+    # prices only. Reading one driveway needs any signed-in user, so the owner can be told apart.
+    Route("create_driveway", "rest", "functions.driveways.create_driveway", "POST", "/driveways",
+          permission="driveway:create", tables=("driveways",)),
+    Route("list_my_driveways", "rest", "functions.driveways.list_my_driveways", "GET", "/driveways",
+          permission="driveway:manage", tables=("driveways",)),
+    Route("get_driveway", "rest", "functions.driveways.get_driveway", "GET", "/driveways/{driveway_id}",
+          permission="account:manage", tables=("driveways",)),
+    Route("update_driveway", "rest", "functions.driveways.update_driveway", "PATCH", "/driveways/{driveway_id}",
+          permission="driveway:manage", tables=("driveways",)),
+    Route("delete_driveway", "rest", "functions.driveways.delete_driveway", "DELETE", "/driveways/{driveway_id}",
+          permission="driveway:manage", tables=("driveways",)),
+    Route("add_blackout", "rest", "functions.driveways.add_blackout", "POST", "/driveways/{driveway_id}/blackouts",
+          permission="driveway:manage", tables=("driveways",)),
+    Route("create_photo_upload", "rest", "functions.driveways.create_photo_upload", "POST",
+          "/driveways/{driveway_id}/photos", permission="driveway:manage", tables=("driveways",)),
+    Route("search_driveways", "rest", "functions.driveways.search_driveways", "GET", "/search/driveways",
+          auth=False, tables=("driveways", "calendars")),
+    Route("quote_booking", "rest", "functions.driveways.quote_booking", "POST", "/bookings/quote",
+          auth=False, tables=("driveways", "calendars")),
+    # Bookings (issue 5): tables = bookings, calendars, history; payments via Stripe; lifecycle via SFN.
+    Route("create_booking", "rest", "functions.bookings.create_booking", "POST", "/bookings",
+          permission="booking:create", tables=("bookings", "calendars", "booking_history", "driveways", "payments",
+                                               "vehicles", "idempotency", "connections"), uses=('workflow:start', 'secret:stripe', 'websocket')),
+    Route("list_bookings", "rest", "functions.bookings.list_bookings", "GET", "/bookings",
+          permission="booking:view", tables=("bookings",)),
+    Route("get_booking", "rest", "functions.bookings.get_booking", "GET", "/bookings/{booking_id}",
+          permission="booking:view", tables=("bookings",)),
+    Route("booking_status", "rest", "functions.bookings.booking_status", "GET", "/bookings/{booking_id}/status",
+          permission="booking:view", tables=("bookings", "booking_history")),
+    Route("update_booking", "rest", "functions.bookings.update_booking", "PATCH", "/bookings/{booking_id}",
+          permission="booking:create", tables=("bookings", "calendars", "booking_history", "driveways", "payments",
+                                               "vehicles", "connections"), uses=('secret:stripe', 'websocket')),
+    Route("cancel_booking", "rest", "functions.bookings.cancel_booking", "POST", "/bookings/{booking_id}/cancel",
+          permission="booking:view", tables=("bookings", "calendars", "booking_history", "payments", "connections"), uses=('workflow:stop', 'secret:stripe', 'websocket')),
+    Route("approve_booking", "rest", "functions.bookings.approve_booking", "POST", "/bookings/{booking_id}/approve",
+          permission="driveway:manage", tables=("bookings",), uses=('workflow:callback',)),
+    Route("reject_booking", "rest", "functions.bookings.reject_booking", "POST", "/bookings/{booking_id}/reject",
+          permission="driveway:manage", tables=("bookings",), uses=('workflow:callback',)),
+    Route("check_in", "rest", "functions.bookings.check_in", "POST", "/bookings/{booking_id}/check-in",
+          permission="booking:create", tables=("bookings",), uses=('workflow:callback',)),
+    Route("checkout", "rest", "functions.bookings.checkout", "POST", "/bookings/{booking_id}/checkout",
+          permission="booking:create", tables=("bookings",), uses=('workflow:callback',)),
+    # Booking lifecycle tasks (statemachines/booking_lifecycle.asl.json substitutes ${Fn_<name>}).
+    Route("wf_park_token", "task", "functions.workflow.park_token", auth=False, tables=("bookings", "connections"), uses=('workflow:callback', 'websocket')),
+    Route("wf_set_status", "task", "functions.workflow.set_status", auth=False,
+          tables=("bookings", "booking_history", "calendars", "connections"), uses=('websocket',)),
+    Route("wf_settle", "task", "functions.workflow.settle", auth=False,
+          tables=("bookings", "booking_history", "calendars", "payments", "connections"), uses=('secret:stripe', 'websocket')),
+    Route("wf_navigate", "task", "functions.workflow.navigate", auth=False,
+          tables=("bookings", "driveways", "vehicles", "tesla_accounts"), uses=('tesla_tokens', 'secret:tesla')),
+    Route("wf_notify", "task", "functions.workflow.notify", auth=False, tables=("bookings", "connections"), uses=('websocket',)),
+    Route("wf_request_parking", "task", "functions.workflow.request_parking", auth=False,
+          tables=("bookings", "driveways", "vehicles", "tesla_accounts", "connections"), uses=('tesla_tokens', 'secret:tesla', 'websocket')),
+    Route("wf_capture", "task", "functions.workflow.capture", auth=False, tables=("bookings", "payments", "connections"), uses=('secret:stripe', 'websocket')),
+    Route("wf_flag", "task", "functions.workflow.flag", auth=False, tables=("bookings",)),
+    Route("wf_overstay", "task", "functions.workflow.overstay", auth=False,
+          tables=("bookings", "driveways", "positions", "payments", "connections"), uses=('secret:stripe', 'websocket')),
+    # Tesla (issue #6): linking, vehicles, telemetry (two doors, one ingest), the partner public key.
+    # Vehicle routes are the car owner's (vehicle:control); the callback, the relay webhook (HMAC) and
+    # the public key answer for themselves. tesla_telemetry_kinesis is the Kinesis stream's consumer
+    # (an event-source-mapped function, not a Step Functions task). Uses, once Route has them:
+    # tesla_tokens + secret:tesla (connect, callback, vehicle routes), secret:telemetry (webhook),
+    # websocket (autopark, webhook, kinesis), workflow:callback (webhook, kinesis).
+    Route("tesla_connect", "rest", "functions.tesla.connect", "GET", "/tesla/connect",
+          permission="vehicle:control", tables=("tesla_accounts",)),
+    Route("tesla_callback", "rest", "functions.tesla.callback", "GET", "/tesla/callback", auth=False,
+          tables=("tesla_accounts", "vehicles", "users")),
+    Route("list_vehicles", "rest", "functions.tesla.list_vehicles", "GET", "/vehicles",
+          permission="vehicle:control", tables=("vehicles", "tesla_accounts", "users")),
+    Route("vehicle_status", "rest", "functions.tesla.vehicle_status", "GET", "/vehicles/{vehicle_id}/status",
+          permission="vehicle:control", tables=("vehicles", "tesla_accounts", "positions", "users")),
+    Route("vehicle_location", "rest", "functions.tesla.vehicle_location", "GET", "/vehicles/{vehicle_id}/location",
+          permission="vehicle:control", tables=("vehicles", "tesla_accounts", "positions", "users")),
+    Route("vehicle_navigate", "rest", "functions.tesla.navigate", "POST", "/vehicles/{vehicle_id}/navigate",
+          permission="vehicle:control", tables=("vehicles", "tesla_accounts", "bookings", "driveways", "users")),
+    Route("vehicle_autopark", "rest", "functions.tesla.autopark", "POST", "/vehicles/{vehicle_id}/autopark",
+          permission="vehicle:control",
+          tables=("vehicles", "tesla_accounts", "bookings", "driveways", "connections", "users")),
+    Route("tesla_telemetry_webhook", "rest", "functions.tesla.telemetry_webhook", "POST",
+          "/webhooks/tesla/telemetry", auth=False,
+          tables=("positions", "bookings", "driveways", "connections")),
+    Route("tesla_telemetry_kinesis", "task", "functions.tesla.telemetry_kinesis", auth=False,
+          tables=("positions", "bookings", "driveways", "connections")),
+    Route("tesla_public_key", "rest", "functions.tesla.public_key", "GET",
+          "/.well-known/appspecific/com.tesla.3p.public-key.pem", auth=False),
 )
 
 REST_ROUTES = tuple(r for r in ROUTES if r.kind == "rest")
