@@ -14,7 +14,8 @@ Three kinds of waiting, and how each mode treats them:
   task's TimeoutSeconds, an execution's TimeoutSeconds): they end when the awaited thing happens or when
   *virtual* time passes the deadline. In instant mode virtual time only moves when something sleeps or
   someone calls ``advance``, so a test decides when a one-hour token timeout fires
-  (``clock.advance(3600)``) instead of racing it.
+  (``clock.advance(3600)``) instead of racing it. ``pending_deadlines()`` shows the timers the engine
+  is blocked on; ``advance_to_next_deadline()`` fires the earliest.
 * **Reading the time** (``now``): handlers get it through ``driveway_hub.clock.utcnow`` once the clock
   is installed.
 
@@ -403,6 +404,7 @@ class _Patch:
 _SFN = "moto.stepfunctions.parser.asl"
 _WAIT_FUNCTION = f"{_SFN}.component.state.wait.wait_function.wait_function"
 _TIMESTAMP = f"{_SFN}.component.state.wait.wait_function.timestamp"
+_IS_OPERATOR = f"{_SFN}.component.state.choice.comparison.operator.implementations.is_operator"
 _FAILURE_EVENT = f"{_SFN}.component.common.error_name.failure_event"
 _RETRIER = f"{_SFN}.component.common.retry.retrier_decl"
 _CALLBACK = f"{_SFN}.eval.callback.callback"
@@ -529,8 +531,9 @@ def _wait_state_patches(clock: VirtualClock) -> list[_Patch]:
 
 
 def _timestamp_patches(clock: VirtualClock) -> list[_Patch]:
-    # moto measures Timestamp waits against the real, naive *local* now; measure against the virtual now,
-    # and accept RFC 3339 offsets as Step Functions does.
+    # moto measures Timestamp waits against the real, naive *local* now; measure against the virtual now.
+    # And accept RFC 3339 offsets as Step Functions does, in Wait states and in Choice rules' Timestamp*
+    # comparisons (moto parses both with a "Z"-only format).
     timestamp_class, original_seconds = _internal(
         _TIMESTAMP, "Timestamp._get_wait_seconds", _has_parameters("self", "env"), "a method (self, env)"
     )
@@ -543,6 +546,9 @@ def _timestamp_patches(clock: VirtualClock) -> list[_Patch]:
         "a method (self, env, timestamp_str)",
     )
     _, failure_event_error = _internal(_FAILURE_EVENT, "FailureEventException", inspect.isclass, "a class")
+    is_timestamp_class, original_choice_parse = _internal(
+        _IS_OPERATOR, "IsTimestamp.string_to_timestamp", _has_parameters("string"), "a staticmethod (string)"
+    )
 
     def from_timestamp_string(timestamp: str) -> datetime | None:
         parsed = parse_rfc3339(timestamp)
@@ -560,6 +566,9 @@ def _timestamp_patches(clock: VirtualClock) -> list[_Patch]:
         _Patch(timestamp_class, "_get_wait_seconds", original_seconds, get_wait_seconds),
         _Patch(
             timestamp_class, "_from_timestamp_string", original_parse, staticmethod(from_timestamp_string)
+        ),
+        _Patch(
+            is_timestamp_class, "string_to_timestamp", original_choice_parse, staticmethod(from_timestamp_string)
         ),
     ]
 

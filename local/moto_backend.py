@@ -20,8 +20,8 @@ A handler that raises produces what the Lambda runtime produces: the ``X-Amz-Fun
 ``{"errorType": <exception class name>, "errorMessage": str(exc), ...}``, so an ASL ``Retry`` or ``Catch``
 on ``["VehicleAsleep"]`` matches a ``VehicleAsleep`` raised by the handler.
 
-moto's configuration, ``MOTO_PORT`` and the patched invoke are process-wide, so only one MotoCloud runs
-at a time in a process.
+moto's resources, configuration, ``MOTO_PORT`` and the patched invoke are process-wide, so only one
+MotoCloud runs at a time in a process, and each one starts empty (``start`` resets moto).
 """
 
 from __future__ import annotations
@@ -43,8 +43,10 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
-from driveway_hub.routes import function_name_to_route
+from moto.server import ThreadedMotoServer
 
+from driveway_hub.routes import function_name_to_route
+from local import resources
 from local.clock import MotoInternalsChanged, VirtualClock
 
 LOG = logging.getLogger(__name__)
@@ -60,7 +62,6 @@ _LOCAL_CONFIG: dict[str, Any] = {
     "stepfunctions": {"execute_state_machine": True},
     "lambda": {"use_docker": False},
 }
-_DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
 class LambdaRuntimeError(Exception):
@@ -181,8 +182,6 @@ class MotoCloud:
 
     def start(self) -> Self:
         global _active_cloud
-        from moto.server import ThreadedMotoServer
-
         with _active_lock:
             if _active_cloud is not None:
                 raise RuntimeError("a MotoCloud is already running in this process; stop it first")
@@ -201,10 +200,13 @@ class MotoCloud:
             # Step Functions calls Lambda (and other services) through boto3 at localhost:$MOTO_PORT.
             self._previous_moto_port = os.environ.get("MOTO_PORT")
             os.environ["MOTO_PORT"] = str(self._port)
+            # moto's resources live in module-level dicts that outlive a stopped server: without a reset,
+            # a cloud started after another in the same process (pytest modules) would find its tables.
+            self.reset()
             self._previous_config = self._moto_api("config")
             self._moto_api("config", _LOCAL_CONFIG)
-            backend_class.invoke = _dispatching_invoke
             self._original_invoke = original_invoke
+            backend_class.invoke = _dispatching_invoke
             if self.clock is not None and not self.clock.is_installed:
                 self.clock.install()
                 self._installed_clock = True
@@ -269,10 +271,7 @@ class MotoCloud:
 
     def client(self, service: str) -> Any:
         """A boto3 client for ``service`` on this cloud, with dummy credentials (never real ones)."""
-        import boto3
-
-        return boto3.client(service, endpoint_url=self.endpoint_url, region_name=self.region,
-                            **_DUMMY_CREDENTIALS)
+        return resources.client(service, self.endpoint_url, self.region)
 
     def _moto_api(self, action: str, body: Mapping[str, Any] | None = None) -> dict[str, Any]:
         request = urllib.request.Request(  # noqa: S310 - our own server on a local http URL

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+
 from driveway_hub.config import env_for
 from driveway_hub.data.tables import TABLES, TableSpec
 from driveway_hub.routes import ROUTES
