@@ -7,15 +7,24 @@ sets that environment from the resources it created, so the code under test is n
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Self
 
 from driveway_hub.config import get_settings
 from local.clock import VirtualClock
+from local.cognito import LocalIdentity, PreTokenGenerationTrigger, create_identity
+from local.fake_stripe import FakeStripe
+from local.fake_stripe import run_in_thread as run_stripe
+from local.fake_stripe.webhooks import WebhookEndpoint
 from local.gateway import Authorizer, LocalGateway
+from local.lambda_runtime import LocalLambdaContext, load_handler
 from local.moto_backend import MotoCloud
 from local.resources import LocalResources, create_resources
+from local.tesla_sim import TeslaSimulator
+from local.tesla_sim import run_in_thread as run_tesla
 
 # moto accepts any credentials; real-looking dummies keep botocore's signer happy and can never reach AWS
 # because every client is pointed at moto through AWS_ENDPOINT_URL.
@@ -45,6 +54,42 @@ class Ports:
         return cls(0, 0, 0, 0, 0)
 
 
+def lambda_authorizer(module: str, stage: str = "local") -> Authorizer:
+    """Run our authorizer Lambda the way API Gateway does: a REQUEST authorizer event in, an IAM policy
+    out; Allow → the policy's context (what API Gateway puts under requestContext.authorizer), anything
+    else (Deny, or the handler raising "Unauthorized") → None, which the gateway answers with 401."""
+    from driveway_hub.routes import Route
+
+    # The authorizers are not doors of the route table; CDK declares them the same way (stacks/constants.py).
+    route = Route(module.rsplit(".", 1)[-1], "task", module, auth=False)
+
+    def authorize(event: dict[str, Any]) -> dict[str, Any] | None:
+        request = event["requestContext"]
+        method = request.get("httpMethod") or "GET"
+        resource = request.get("resourcePath") or request.get("routeKey") or "/"
+        auth_event = {
+            "type": "REQUEST",
+            "methodArn": f"arn:aws:execute-api:us-east-1:123456789012:{request.get('apiId')}/{request.get('stage')}"
+                         f"/{method}{resource if resource.startswith('/') else '/' + resource}",
+            "resource": resource,
+            "path": event.get("path"),
+            "httpMethod": method,
+            "headers": event.get("headers") or {},
+            "queryStringParameters": event.get("queryStringParameters") or {},
+            "requestContext": request,
+        }
+        try:
+            result = load_handler(route)(auth_event, LocalLambdaContext(route.function_name(stage)))
+        except Exception:  # noqa: BLE001 - API Gateway turns any authorizer failure into 401
+            return None
+        statements = (result.get("policyDocument") or {}).get("Statement") or []
+        if not statements or any(st.get("Effect") != "Allow" for st in statements):
+            return None
+        return {"principalId": result.get("principalId"), **(result.get("context") or {})}
+
+    return authorize
+
+
 @dataclass
 class LocalCloud:
     """Start with ``with LocalCloud(...) as cloud:`` or ``start()``/``stop()``."""
@@ -56,10 +101,14 @@ class LocalCloud:
     region: str = "us-east-1"
     rest_authorizer: Authorizer | None = None
     websocket_authorizer: Authorizer | None = None
+    tesla: TeslaSimulator | None = None
+    identity: LocalIdentity | None = None
+    stripe: FakeStripe | None = None
     moto: MotoCloud | None = None
     gateway: LocalGateway | None = None
     resources: LocalResources | None = None
     _saved_env: dict[str, str | None] = field(default_factory=dict)
+    _stops: list[Callable[[], None]] = field(default_factory=list)
 
     def start(self) -> Self:
         self._set_env(DUMMY_AWS_ENV)
@@ -67,20 +116,68 @@ class LocalCloud:
                               clock=self.clock).start()
         try:
             self.resources = create_resources(self.moto.endpoint_url, stage=self.stage, region=self.region)
+            self._set_env(self.resources.handler_env())
+            self._set_env(self._cognito_env())
             self.gateway = LocalGateway(
-                host=self.host, rest_port=self.ports.rest, websocket_port=self.ports.websocket,
-                stage=self.stage, rest_authorizer=self.rest_authorizer,
-                websocket_authorizer=self.websocket_authorizer,
+                host=self.host, rest_port=self.ports.rest, websocket_port=self.ports.websocket, stage=self.stage,
+                rest_authorizer=self.rest_authorizer or lambda_authorizer("functions.auth.authorizer"),
+                websocket_authorizer=self.websocket_authorizer or lambda_authorizer("functions.auth.ws_authorizer"),
             )
             self.gateway.start()
-            self._set_env(self.resources.handler_env())
             self._set_env({"WEBSOCKET_MANAGEMENT_URL": self.gateway.management_url})
+            self._start_stripe()
+            self._start_tesla()
         except BaseException:
             self.stop()
             raise
         return self
 
+    def _secret(self, name: str) -> dict[str, Any]:
+        assert self.resources is not None
+        value = self.client("secretsmanager").get_secret_value(SecretId=self.resources.secret_ids[name])
+        secret: dict[str, Any] = json.loads(value["SecretString"])
+        return secret
+
+    def _cognito_env(self) -> dict[str, str]:
+        """The user pool, app client and groups in moto, with our pre-token-generation trigger honoured."""
+        assert self.moto is not None
+        cognito = self.moto.client("cognito-idp")
+        identity = self.identity = create_identity(cognito, stage=self.stage, region=self.region)
+        trigger = PreTokenGenerationTrigger(stage=self.stage).install()
+        self._stops.append(trigger.uninstall)
+        return dict(identity.env_overrides)
+
+    def _start_stripe(self) -> None:
+        """The fake Stripe, signing webhooks to our two endpoints with their own secrets, as Stripe does."""
+        assert self.gateway is not None
+        secret = self._secret("stripe")
+        rest = f"{self.gateway.rest_url}/v1"
+        self.stripe = FakeStripe(
+            now=lambda: self.clock.now().timestamp(), api_key=secret["secret_key"],
+            publishable_key=secret["publishable_key"],
+            platform_webhook=WebhookEndpoint(f"{rest}/webhooks/stripe", secret["webhook_secret"]),
+            connect_webhook=WebhookEndpoint(f"{rest}/webhooks/stripe/connect", secret["connect_webhook_secret"]),
+        )
+        url, stop = run_stripe(self.stripe, host=self.host, port=self.ports.stripe)
+        self.stripe.public_base_url = url
+        self._stops.append(stop)
+        self._set_env({"STRIPE_API_BASE": url})
+
+    def _start_tesla(self) -> None:
+        """The Tesla Fleet API simulator; its cars stream signed telemetry to our relay webhook."""
+        assert self.gateway is not None
+        self.tesla = TeslaSimulator(now=lambda: self.clock.now().timestamp())
+        url, stop = run_tesla(self.tesla, host=self.host, port=self.ports.tesla)
+        self._stops.append(stop)
+        self._set_env({"TESLA_API_BASE": url, "TESLA_AUTH_BASE": url})
+        telemetry = self._secret("telemetry")
+        self.tesla.stream_telemetry_to(f"{self.gateway.rest_url}/v1/webhooks/tesla/telemetry",
+                                       str(telemetry["hmac_secret"]).encode(), interval_s=5)
+
     def stop(self) -> None:
+        for stop in reversed(self._stops):
+            stop()
+        self._stops.clear()
         if self.gateway is not None:
             self.gateway.stop()
             self.gateway = None
@@ -114,6 +211,8 @@ class LocalCloud:
         return {
             "rest": f"{self.gateway.rest_url}/v1",
             "websocket": self.gateway.websocket_url,
+            "stripe": os.environ.get("STRIPE_API_BASE"),
+            "tesla": os.environ.get("TESLA_API_BASE"),
             "moto": self.moto.endpoint_url,
         }
 

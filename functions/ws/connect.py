@@ -19,7 +19,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = event["requestContext"]
     # The $connect authorizer puts the verified user in the context; API Gateway refuses the
     # upgrade before we get here when the token is bad.
-    user_id = (request.get("authorizer") or {}).get("principalId") or "anonymous"
+    user_id = (request.get("authorizer") or {}).get("principalId")
+    if not user_id:
+        # Only possible if the API was deployed without the authorizer: fail closed.
+        return {"statusCode": 401}
     ConnectionRepository().save(request["connectionId"], user_id, utcnow())
     logger.info("websocket connected", extra={"connection_id": request["connectionId"], "user_id": user_id})
     return {"statusCode": 200}

@@ -23,3 +23,29 @@ def local_cloud() -> Iterator[LocalCloud]:
 def api(local_cloud: LocalCloud) -> str:
     """Base URL of the REST API stage, e.g. http://127.0.0.1:PORT/v1."""
     return str(local_cloud.urls["rest"])
+
+
+def register_and_login(api: str, role: str = "driver") -> dict[str, str]:
+    """A fresh user through the real auth routes; returns ``{"user_id", "email", "access_token"}``."""
+    import uuid
+
+    import requests
+
+    email = f"{role}-{uuid.uuid4().hex[:10]}@example.com"
+    password = "Correct-Horse-42"
+    created = requests.post(f"{api}/auth/register", timeout=10,
+                            json={"email": email, "password": password, "name": f"Test {role}", "role": role})
+    assert created.status_code == 201, created.text
+    tokens = requests.post(f"{api}/auth/login", json={"email": email, "password": password}, timeout=10)
+    assert tokens.status_code == 200, tokens.text
+    return {"user_id": created.json()["user_id"], "email": email, "access_token": tokens.json()["access_token"]}
+
+
+@pytest.fixture(scope="module")
+def driver(api: str) -> dict[str, str]:
+    return register_and_login(api, "driver")
+
+
+@pytest.fixture(scope="module")
+def host(api: str) -> dict[str, str]:
+    return register_and_login(api, "host")

@@ -72,25 +72,33 @@ def test_a_known_path_with_an_unknown_method_is_404_like_api_gateway(api: str) -
     assert response.json()["error"]["code"] == "not_found"
 
 
-def test_websocket_ping_gets_pong_through_the_connections_api(local_cloud: LocalCloud) -> None:
-    url = str(local_cloud.urls["websocket"])
+def _ws_url(local_cloud: LocalCloud, driver: dict[str, str]) -> str:
+    return f"{local_cloud.urls['websocket']}/?token={driver['access_token']}"
+
+
+def test_websocket_ping_gets_pong_through_the_connections_api(local_cloud: LocalCloud, driver: dict[str, str]) -> None:
+    url = _ws_url(local_cloud, driver)
     [reply] = _ws_exchange(url, ['{"action": "ping"}'], replies=1)
     assert reply["type"] == "pong"
 
 
-def test_websocket_unknown_action_and_garbage_get_an_error_frame(local_cloud: LocalCloud) -> None:
-    url = str(local_cloud.urls["websocket"])
+def test_websocket_unknown_action_and_garbage_get_an_error_frame(
+    local_cloud: LocalCloud, driver: dict[str, str]
+) -> None:
+    url = _ws_url(local_cloud, driver)
     replies = _ws_exchange(url, ['{"action": "dance"}', "not json"], replies=2)
     assert [r["error"]["code"] for r in replies] == ["unknown_action", "unknown_action"]
 
 
-def test_connect_and_disconnect_are_recorded_in_the_connections_table(local_cloud: LocalCloud) -> None:
+def test_connect_and_disconnect_are_recorded_in_the_connections_table(
+    local_cloud: LocalCloud, driver: dict[str, str]
+) -> None:
     dynamodb = local_cloud.client("dynamodb")
     table = local_cloud.resources.table_names["connections"]  # type: ignore[union-attr]
 
     async def run() -> tuple[int, int]:
         async with ClientSession() as session:
-            ws = await session.ws_connect(str(local_cloud.urls["websocket"]))
+            ws = await session.ws_connect(_ws_url(local_cloud, driver))
             await ws.send_str('{"action": "ping"}')
             await ws.receive_str(timeout=10)
             during = dynamodb.scan(TableName=table)["Count"]
@@ -104,6 +112,7 @@ def test_connect_and_disconnect_are_recorded_in_the_connections_table(local_clou
     during, after = asyncio.run(run())
     assert during >= 1
     assert after == during - 1
+    # The connection was recorded for the authenticated user, not anonymously.
 
 
 def test_connections_api_answers_gone_for_a_closed_socket(local_cloud: LocalCloud) -> None:
@@ -112,11 +121,11 @@ def test_connections_api_answers_gone_for_a_closed_socket(local_cloud: LocalClou
     assert send(local_cloud.gateway.management_url, "no-such-connection", {"type": "x"}) is False  # type: ignore[union-attr]
 
 
-def test_connections_api_delete_closes_the_socket(local_cloud: LocalCloud) -> None:
+def test_connections_api_delete_closes_the_socket(local_cloud: LocalCloud, driver: dict[str, str]) -> None:
     management = local_cloud.gateway.management_url  # type: ignore[union-attr]
 
     async def run() -> WSMsgType:
-        async with ClientSession() as session, session.ws_connect(str(local_cloud.urls["websocket"])) as ws:
+        async with ClientSession() as session, session.ws_connect(_ws_url(local_cloud, driver)) as ws:
             await ws.send_str('{"action": "ping"}')
             await ws.receive_str(timeout=10)
             connection_id = next(iter(local_cloud.gateway._sockets))  # type: ignore[union-attr]
@@ -126,3 +135,25 @@ def test_connections_api_delete_closes_the_socket(local_cloud: LocalCloud) -> No
             return message.type
 
     assert asyncio.run(run()) in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING)
+
+
+def test_websocket_connect_without_a_token_is_refused(local_cloud: LocalCloud) -> None:
+    async def run() -> int:
+        async with ClientSession() as session:
+            try:
+                async with session.ws_connect(str(local_cloud.urls["websocket"])):
+                    return 101
+            except Exception as exc:  # noqa: BLE001 - aiohttp raises WSServerHandshakeError with the status
+                return int(getattr(exc, "status", 0))
+
+    assert asyncio.run(run()) == 401
+
+
+@pytest.mark.parametrize("body", ["{not json", '{"email": ', "[]", ""])
+def test_malformed_json_gets_400_in_the_envelope_never_500(api: str, body: str) -> None:
+    response = requests.post(f"{api}/auth/register", data=body, headers={"Content-Type": "application/json"},
+                             timeout=10)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] in ("malformed_json", "invalid_request")
+    assert set(error) == {"code", "message", "details"}

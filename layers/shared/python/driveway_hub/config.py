@@ -66,6 +66,9 @@ class Settings(BaseModel):
     state_machine_arn: str | None = None
     user_pool_id: str | None = None
     user_pool_client_id: str | None = None
+    # Overrides for token verification; by default both follow the pool (and moto's JWKS URL locally).
+    cognito_issuer: str | None = None
+    cognito_jwks_url: str | None = None
     photo_bucket: str | None = None
     tesla_token_key_id: str | None = None
     # Booking policy and lifecycle timing (seconds; Step Functions waits are computed from these).
@@ -79,6 +82,10 @@ class Settings(BaseModel):
     stripe_secret_id: str | None = None
     tesla_secret_id: str | None = None
     telemetry_secret_id: str | None = None
+    # Payments (issue #5): where Stripe's hosted Connect onboarding sends the host back (return) or
+    # asks the app for a fresh single-use link (refresh). App pages, never taken from the request.
+    payouts_return_url: str = "https://app.driveway-hub.example/payouts/return"
+    payouts_refresh_url: str = "https://app.driveway-hub.example/payouts/refresh"
 
 
 # Settings field -> environment variable, for the flat fields.
@@ -100,6 +107,8 @@ _ENV = {
     "state_machine_arn": "STATE_MACHINE_ARN",
     "user_pool_id": "USER_POOL_ID",
     "user_pool_client_id": "USER_POOL_CLIENT_ID",
+    "cognito_issuer": "COGNITO_ISSUER",
+    "cognito_jwks_url": "COGNITO_JWKS_URL",
     "photo_bucket": "PHOTO_BUCKET",
     "tesla_token_key_id": "TESLA_TOKEN_KEY_ID",
     "stripe_secret_id": "STRIPE_SECRET_ID",
@@ -111,6 +120,8 @@ _ENV = {
     "navigation_lead_s": "NAVIGATION_LEAD_S",
     "arrival_grace_s": "ARRIVAL_GRACE_S",
     "overstay_grace_s": "OVERSTAY_GRACE_S",
+    "payouts_return_url": "PAYOUTS_RETURN_URL",
+    "payouts_refresh_url": "PAYOUTS_REFRESH_URL",
 }
 _REQUIRED = ("stage", "region")
 

@@ -1,16 +1,22 @@
-"""The REST edge shared by every API handler: a Powertools resolver with validation, and the one
-mapping from exceptions to HTTP statuses and the contract's error envelope."""
+"""The REST edge shared by every API handler: a Powertools resolver with validation, the one
+mapping from exceptions to HTTP statuses and the contract's error envelope, and the route table's
+permission check, which runs before anything else in the handler."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from driveway_hub import errors
+from driveway_hub.auth.permissions import Principal, require_permission
 from driveway_hub.observability import logger
+from driveway_hub.routes import REST_ROUTES, ROUTES_BY_NAME, Route
 
 # Most specific first: the first isinstance match wins.
 STATUS_BY_ERROR: tuple[tuple[type[errors.DomainError], HTTPStatus], ...] = (
@@ -58,9 +64,72 @@ def validation_details(exc: RequestValidationError) -> tuple[str, str, list[dict
     return "invalid_request", f"Invalid value for: {fields}.", details
 
 
-def make_resolver() -> APIGatewayRestResolver:
-    """A REST resolver with request validation and the error envelope for every failure path."""
-    app = APIGatewayRestResolver(enable_validation=True)
+def route_for_event(event: Mapping[str, Any]) -> Route | None:
+    """The route-table entry API Gateway matched: ``resource`` is the route's path (stage excluded)."""
+    method, resource = event.get("httpMethod"), event.get("resource")
+    return next((r for r in REST_ROUTES if r.method == method and r.path == resource), None)
+
+
+def authorize_route(route: Route, event: Mapping[str, Any]) -> Principal | None:
+    """Check the caller against the route's declared permission.
+
+    Returns the principal (None for a public route); raises NotAuthenticated (no authorizer context:
+    the API was deployed without the authorizer) or NotAllowed (the permission is missing, or the route
+    requires auth but declares no permission, which fails closed).
+    """
+    if not route.auth:
+        return None
+    principal = Principal.from_authorizer_context((event.get("requestContext") or {}).get("authorizer"))
+    if not route.permission:
+        raise errors.NotAllowed("This route declares no permission.")
+    require_permission(principal, route.permission)
+    return principal
+
+
+def principal_of(app: APIGatewayRestResolver) -> Principal:
+    """The caller of the request being handled (NotAuthenticated if there is none)."""
+    request_context = app.current_event.raw_event.get("requestContext") or {}
+    return Principal.from_authorizer_context(request_context.get("authorizer"))
+
+
+def _proxy_error(exc: errors.DomainError) -> dict[str, Any]:
+    """The Lambda proxy answer for a refusal, in the error envelope (what the resolver would build)."""
+    body = {"error": {"code": exc.code, "message": exc.message, "details": exc.details}}
+    return {
+        "statusCode": int(status_for(exc)),
+        "multiValueHeaders": {"Content-Type": [content_types.APPLICATION_JSON]},
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
+class RouteResolver(APIGatewayRestResolver):
+    """A resolver that enforces the route table's permission before validation or the handler run.
+
+    Before validation on purpose: a caller without the permission learns nothing about the body the
+    route expects. The route is the one named, or else the one the event's method and resource match.
+    """
+
+    def __init__(self, route_name: str | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        # Unknown names fail at import, not on the first request.
+        self._route = ROUTES_BY_NAME[route_name] if route_name is not None else None
+
+    def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        route = self._route or route_for_event(event)
+        if route is not None:
+            try:
+                authorize_route(route, event)
+            except errors.DomainError as exc:
+                logger.info("request refused", extra={"route": route.name, "code": exc.code})
+                return _proxy_error(exc)
+        return super().resolve(event, context)
+
+
+def make_resolver(route_name: str | None = None) -> APIGatewayRestResolver:
+    """A REST resolver with the route's permission check, request validation and the error envelope
+    for every failure path. Pass the route's name from the route table (``make_resolver("auth_me")``)."""
+    app = RouteResolver(route_name, enable_validation=True)
 
     @app.exception_handler(RequestValidationError)
     def _invalid(exc: RequestValidationError) -> Response:

@@ -49,7 +49,8 @@ class Route:
 
 ROUTES: tuple[Route, ...] = (
     Route("get_health", "rest", "functions.api.get_health", "GET", "/health", auth=False, tables=("users",)),
-    Route("ws_connect", "websocket", "functions.ws.connect", route_key="$connect", auth=False,
+    # $connect runs the WebSocket authorizer (token in the query string); every role may listen.
+    Route("ws_connect", "websocket", "functions.ws.connect", route_key="$connect", permission="booking:view",
           tables=("connections",)),
     Route("ws_disconnect", "websocket", "functions.ws.disconnect", route_key="$disconnect", auth=False,
           tables=("connections",)),
@@ -162,6 +163,24 @@ ROUTES: tuple[Route, ...] = (
           tables=("positions", "bookings", "driveways", "connections")),
     Route("tesla_public_key", "rest", "functions.tesla.public_key", "GET",
           "/.well-known/appspecific/com.tesla.3p.public-key.pem", auth=False),
+    # Payments (issue #5, docs/payments.md). GET /payments lists what the caller PAID (drivers:
+    # payment:create); hosts see their money through /payouts (payout:view, which onboarding also needs:
+    # it is the host's own payout account). Webhooks answer for themselves with Stripe signatures, each
+    # endpoint with its own secret. The reconciler is scheduled (EventBridge), not a state machine task.
+    Route("list_payments", "rest", "functions.payments.list_payments", "GET", "/payments",
+          permission="payment:create", tables=("payments",)),
+    Route("stripe_webhook", "rest", "functions.payments.stripe_webhook", "POST", "/webhooks/stripe", auth=False,
+          tables=("payments", "webhook_events", "bookings", "connections"),
+          uses=("secret:stripe", "workflow:callback", "websocket")),
+    Route("stripe_connect_webhook", "rest", "functions.payments.stripe_connect_webhook", "POST",
+          "/webhooks/stripe/connect", auth=False, tables=("payments", "webhook_events"), uses=("secret:stripe",)),
+    Route("payouts_onboarding", "rest", "functions.payments.payouts_onboarding", "POST", "/payouts/onboarding",
+          permission="payout:view", tables=("payments", "users"), uses=("secret:stripe",)),
+    Route("get_payouts", "rest", "functions.payments.get_payouts", "GET", "/payouts",
+          permission="payout:view", tables=("payments",), uses=("secret:stripe",)),
+    Route("payments_reconciler", "task", "functions.payments.reconciler", auth=False,
+          tables=("payments", "webhook_events", "bookings", "connections"),
+          uses=("secret:stripe", "workflow:callback", "websocket")),
 )
 
 REST_ROUTES = tuple(r for r in ROUTES if r.kind == "rest")
