@@ -81,7 +81,7 @@ def _idempotent_create(settings: Settings) -> Any:
 def post_booking(request: Annotated[CreateBookingRequest, Body()]) -> Response[dict[str, Any]]:
     principal = principal_of(app)
     settings = get_settings()
-    key = app.current_event.get_header_value("Idempotency-Key", case_sensitive=False)
+    key = app.current_event.headers.get("Idempotency-Key")  # case-insensitive in Powertools v3
     body = request.model_dump(mode="json")
     if not key:
         result = _create(settings, principal.user_id, principal.is_admin, body, None)

@@ -3,17 +3,16 @@ warm container from settings (tests build BookingContext with fakes instead)."""
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
 from typing import Any
 
 from driveway_hub.adapters.notifier import NotifierPort, WebSocketNotifier
 from driveway_hub.adapters.workflow import StepFunctionsWorkflow
-from driveway_hub.aws import client
 from driveway_hub.config import ConfigurationError, Settings
 from driveway_hub.data.base import bind_models
 from driveway_hub.data.bookings import BookingRepository
-from driveway_hub.domain.bookings import BookingContext, Caller
+from driveway_hub.domain.bookings import BookingContext, Caller, DrivewayTerms
+from driveway_hub.errors import NotFound
 from driveway_hub.observability import logger
 
 
@@ -51,22 +50,68 @@ def context(settings: Settings) -> BookingContext:
     )
 
 
-@lru_cache(maxsize=4)
-def stripe_secret(settings: Settings) -> dict[str, str]:
-    if not settings.stripe_secret_id:
-        raise ConfigurationError("missing configuration: STRIPE_SECRET_ID")
-    value = client("secretsmanager").get_secret_value(SecretId=settings.stripe_secret_id)["SecretString"]
-    secret: dict[str, str] = json.loads(value)
-    return secret
-
-
-@lru_cache(maxsize=4)
 def payments(settings: Settings) -> Any:
-    from driveway_hub.payments.stripe_adapter import StripePayments
+    """The Stripe adapter (one StripeClient per container), from the payments package's composition root."""
+    from driveway_hub.payments.runtime import stripe_payments
 
-    secret = stripe_secret(settings)
-    return StripePayments(secret["secret_key"], secret["publishable_key"], settings.stripe_api_base)
+    return stripe_payments(settings)
+
+
+def payouts(settings: Settings) -> Any:
+    from driveway_hub.payments.runtime import host_payouts
+
+    return host_payouts(settings)
+
+
+class DrivewayCatalogAdapter:
+    """Booking's view of a listing, read from the driveway store (strongly consistent: prices matter)."""
+
+    def __init__(self, store: Any):
+        self._store = store
+
+    def terms(self, driveway_id: str) -> DrivewayTerms:
+        driveway = self._store.get(driveway_id)
+        if driveway is None:
+            raise NotFound(f"driveway {driveway_id} not found")
+        address = driveway.address
+        return DrivewayTerms(
+            driveway_id=driveway.driveway_id, host_id=driveway.host_id, active=driveway.is_active,
+            timezone=driveway.timezone, weekly=driveway.weekly,
+            blackouts=[b.interval for b in driveway.blackouts], rates=driveway.rates,
+            instant_book=driveway.instant_book, title=driveway.title,
+            address_text=", ".join(p for p in (address.line1, address.city, address.region, address.postal_code,
+                                               address.country) if p),
+            lat=driveway.lat, lng=driveway.lng,
+        )
+
+
+@lru_cache(maxsize=4)
+def catalog(settings: Settings) -> DrivewayCatalogAdapter:
+    from driveway_hub.data.driveways import DynamoDrivewayStore
+
+    bind_models(settings)
+    return DrivewayCatalogAdapter(DynamoDrivewayStore())
+
+
+def vin_for(settings: Settings, user_id: str, vehicle_id: str | None) -> str | None:
+    """The VIN of the caller's own vehicle (telemetry finds the booking by VIN); unknown → 404."""
+    if vehicle_id is None:
+        return None
+    from driveway_hub.data.vehicles import VehicleRepository
+
+    bind_models(settings)
+    vehicle = VehicleRepository().get(user_id, vehicle_id)
+    if vehicle is None:
+        raise NotFound(f"vehicle {vehicle_id} not found", code="vehicle_not_found")
+    return str(vehicle.vin)
 
 
 def caller_of(principal: Any) -> Caller:
     return Caller(principal.user_id, is_admin=principal.is_admin)
+
+
+def tesla_commands(settings: Settings) -> Any:
+    """The Tesla side of the lifecycle tasks (navigate_to_driveway, request_parking)."""
+    from driveway_hub.tesla.runtime import tesla_commands as commands
+
+    return commands(settings)

@@ -1,0 +1,71 @@
+"""Cancellation money flows through the running local cloud. The clock runs at real speed here: the
+lifecycle's own Wait until navigation time must not move "now" past the cancellation deadline, which
+the instant clock (used elsewhere to collapse waits) would do as soon as the booking is confirmed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from local.clock import VirtualClock
+from local.cloud import LocalCloud, Ports
+from tests.integration.test_booking_lifecycle import _auth, _book, _driveway, _onboard, _pay, _wait_for
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def local_cloud() -> Iterator[LocalCloud]:
+    with LocalCloud(clock=VirtualClock.real(), ports=Ports.ephemeral()) as cloud:
+        yield cloud
+
+
+@pytest.fixture(scope="module")
+def listing(api: str, host: dict[str, str]) -> str:
+    _onboard(api, host)
+    return _driveway(api, host)
+
+
+def test_driver_cancelling_48h_ahead_gets_a_full_refund_with_the_transfer_reversed(
+    local_cloud: LocalCloud, api: str, driver: dict[str, str], listing: str
+) -> None:
+    created = _book(local_cloud, api, driver, listing, hours_ahead=24 * 8)  # > 5 days: charged now
+    booking_id = created["booking"]["booking_id"]
+    assert created["booking"]["capture_method"] == "automatic"
+    assert _pay(local_cloud, created).status_code == 200
+    _wait_for(api, driver, booking_id, "CONFIRMED")
+    cancelled = requests.post(f"{api}/bookings/{booking_id}/cancel", json={"reason": "plans changed"},
+                              headers=_auth(driver), timeout=10)
+    assert cancelled.status_code == 200, cancelled.text
+    body = cancelled.json()
+    assert body["status"] == "CANCELLED"
+    assert body["refund"]["amount_cents"] == created["booking"]["price"]["total_cents"]
+    assert body["refund"]["status"] == "succeeded"
+    again = requests.post(f"{api}/bookings/{booking_id}/cancel", headers=_auth(driver), timeout=10)
+    assert again.status_code == 200 and again.json()["refund"] == body["refund"]  # no second refund
+    stripe = local_cloud.stripe
+    assert stripe is not None
+    intent = stripe.get(created["payment"]["payment_intent_id"])
+    charge = stripe.get(intent["latest_charge"])
+    assert charge["amount_refunded"] == created["booking"]["price"]["total_cents"]
+
+
+
+
+def test_driver_cancelling_within_24h_gets_half_back_from_the_hold(
+    local_cloud: LocalCloud, api: str, driver: dict[str, str], listing: str
+) -> None:
+    created = _book(local_cloud, api, driver, listing, hours_ahead=12)  # < 5 days: an authorization hold
+    booking_id = created["booking"]["booking_id"]
+    total = created["booking"]["price"]["total_cents"]
+    assert _pay(local_cloud, created).status_code == 200
+    _wait_for(api, driver, booking_id, "CONFIRMED")
+    body = requests.post(f"{api}/bookings/{booking_id}/cancel", headers=_auth(driver), timeout=10).json()
+    assert body["refund"]["amount_cents"] == (total * 50 + 50) // 100
+    assert local_cloud.stripe is not None
+    intent = local_cloud.stripe.get(created["payment"]["payment_intent_id"])
+    # Not captured yet: the policy's share is captured and the rest of the hold released, not refunded.
+    assert intent["status"] == "succeeded"
+    assert intent["amount_received"] == total - body["refund"]["amount_cents"]
