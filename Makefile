@@ -14,7 +14,7 @@ VENV_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 DEPS_LAYER := .build/dependency-layer/python
 
-.PHONY: help dev demo test lint typecheck asl pytest synth cfn-lint deploy bench invoke clean
+.PHONY: help dev test lint typecheck asl pytest synth cfn-lint deploy bench clean
 
 help:
 	@echo "make dev     - run the local cloud (REST :8000, WebSocket :8001, Stripe :8002, Tesla :8003)"
@@ -39,9 +39,6 @@ $(DEPS_LAYER): $(VENV_STAMP) requirements.txt layers/build_dependency_layer.py
 
 dev: $(VENV_STAMP)
 	$(PY) -m local
-
-demo: $(VENV_STAMP)
-	$(PY) -m local.demo
 
 lint: $(VENV_STAMP)
 	$(VENV)/bin/ruff check .
@@ -71,9 +68,6 @@ deploy: $(VENV_STAMP) $(NODE_STAMP) $(DEPS_LAYER)
 
 bench: $(VENV_STAMP) $(DEPS_LAYER)
 	$(PY) -m bench
-
-invoke: $(VENV_STAMP)
-	$(PY) -m local.invoke $(FN) $(EVENT)
 
 clean:
 	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache
