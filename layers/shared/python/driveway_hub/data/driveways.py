@@ -111,8 +111,9 @@ class DrivewayItem(TableModel):
     daily_cents = NumberAttribute(null=True)
     monthly_cents = NumberAttribute(null=True)
     instant_book = BooleanAttribute(default=False)
-    # [[day, start_minute, end_minute], ...]: compact, because every search reads whole items.
-    weekly = ListAttribute[Any](default=list)
+    # "0 07:00-22:00;1 07:00-22:00": one string, not a list of maps. Every search reads (and moto and
+    # PynamoDB deserialize) whole items; nested lists cost ~25 nodes per item for nothing.
+    weekly = UnicodeAttribute(default="")
     geofence_radius_m = NumberAttribute()
     # blackout_id -> {"start", "end", "reason"?}; photo_id -> {"key", "content_type", "status", ...}
     blackouts = MapAttribute[str, Any](default=dict)
@@ -154,15 +155,38 @@ def _listing_attributes(driveway: Driveway) -> dict[str, Any]:
         "daily_cents": rates.daily_cents,
         "monthly_cents": rates.monthly_cents,
         "instant_book": driveway.instant_book,
-        "weekly": [[w.day, w.start_minute, w.end_minute] for w in driveway.weekly],
+        "weekly": encode_weekly(driveway.weekly),
         "geofence_radius_m": driveway.geofence_radius_m,
     }
 
 
+def encode_weekly(weekly: Iterable[WeeklyWindow]) -> str:
+    return ";".join(f"{w.day} {_hhmm(w.start_minute)}-{_hhmm(w.end_minute)}" for w in weekly)
+
+
+def decode_weekly(stored: str) -> tuple[WeeklyWindow, ...]:
+    # Validated on write; rebuilt directly (no re-validation) because every search decodes every item read.
+    windows = []
+    for part in filter(None, stored.split(";")):
+        day, span = part.split(" ")
+        start, end = span.split("-")
+        windows.append(WeeklyWindow(int(day), _minutes(start), _minutes(end)))
+    return tuple(windows)
+
+
+def _hhmm(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
 def to_item(driveway: Driveway) -> DrivewayItem:
     item = DrivewayItem(driveway.driveway_id, version=driveway.version, **_listing_attributes(driveway))
-    item.blackouts = {b.blackout_id: _blackout_value(b) for b in driveway.blackouts}  # type: ignore[assignment]
-    item.photos = {p.photo_id: _photo_value(p) for p in driveway.photos}  # type: ignore[assignment]
+    item.blackouts = {b.blackout_id: _blackout_value(b) for b in driveway.blackouts}
+    item.photos = {p.photo_id: _photo_value(p) for p in driveway.photos}
     return item
 
 
@@ -201,13 +225,12 @@ def to_domain(item: DrivewayItem) -> Driveway:
         lng=float(item.lng),
         timezone=item.timezone,
         vehicle_size=parse_vehicle_size(item.vehicle_size),
-        amenities=tuple(item.amenities or ()),
+        amenities=tuple(str(a) for a in item.amenities or ()),
         rates=Rates(item.currency, int(item.hourly_cents),
                     int(item.daily_cents) if item.daily_cents is not None else None,
                     int(item.monthly_cents) if item.monthly_cents is not None else None),
         instant_book=bool(item.instant_book),
-        # Stored windows were validated on write; rebuilding them skips re-parsing on every search read.
-        weekly=tuple(WeeklyWindow(int(d), int(s), int(e)) for d, s, e in item.weekly or ()),
+        weekly=decode_weekly(item.weekly or ""),
         geofence_radius_m=int(item.geofence_radius_m),
         created_at=_dt(item.created_at),
         updated_at=_dt(item.updated_at),

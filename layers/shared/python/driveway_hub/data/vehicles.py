@@ -294,7 +294,8 @@ def deserialize_item(item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _place_from_item(item: Mapping[str, Any]) -> Place:
-    location = item.get("location") if isinstance(item.get("location"), Mapping) else item
+    nested = item.get("location")
+    location: Mapping[str, Any] = nested if isinstance(nested, Mapping) else item
     lat = location.get("lat", location.get("latitude"))
     lng = location.get("lng", location.get("lon", location.get("longitude")))
     radius = item.get("geofence_radius_m") or DEFAULT_RADIUS_M
