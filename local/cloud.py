@@ -23,7 +23,7 @@ from local.gateway import Authorizer, LocalGateway
 from local.lambda_runtime import LocalLambdaContext, load_handler
 from local.moto_backend import MotoCloud
 from local.resources import LocalResources, create_resources
-from local.tesla_sim import TeslaSimulator
+from local.tesla_sim import SimConfig, SimUser, TeslaSimulator, VehicleSpec
 from local.tesla_sim import run_in_thread as run_tesla
 
 # moto accepts any credentials; real-looking dummies keep botocore's signer happy and can never reach AWS
@@ -38,6 +38,10 @@ DUMMY_AWS_ENV = {
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_NAMESPACE": "DrivewayHub",
 }
+
+
+# The simulated driver's car (a made-up VIN in Tesla's format).
+SIM_VIN = "5YJ3E1EA7KF000001"
 
 
 @dataclass
@@ -166,10 +170,19 @@ class LocalCloud:
     def _start_tesla(self) -> None:
         """The Tesla Fleet API simulator; its cars stream signed telemetry to our relay webhook."""
         assert self.gateway is not None
-        self.tesla = TeslaSimulator(now=lambda: self.clock.now().timestamp())
+        app = self._secret("tesla")
+        callback = f"{self.gateway.rest_url}/v1/tesla/callback"
+        config = SimConfig(
+            client_id=app["client_id"], client_secret=app["client_secret"], redirect_uris=(callback,),
+            users=(SimUser(email="driver@example.com", user_id="sim-tesla-user-1"),),
+            # A car parked downtown Austin, near the seed driveways (local/demo.py).
+            vehicles=(VehicleSpec(SIM_VIN, "Roadie", 30.2672, -97.7431),),
+        )
+        self.tesla = TeslaSimulator(config, now=lambda: self.clock.now().timestamp())
         url, stop = run_tesla(self.tesla, host=self.host, port=self.ports.tesla)
         self._stops.append(stop)
-        self._set_env({"TESLA_API_BASE": url, "TESLA_AUTH_BASE": url})
+        self._set_env({"TESLA_API_BASE": url, "TESLA_AUTH_BASE": url, "TESLA_REDIRECT_URI": callback,
+                       "TESLA_PARTNER_DOMAIN": "driveway-hub.local", "TESLA_PAIRING_BASE": f"{url}/_ak"})
         telemetry = self._secret("telemetry")
         self.tesla.stream_telemetry_to(f"{self.gateway.rest_url}/v1/webhooks/tesla/telemetry",
                                        str(telemetry["hmac_secret"]).encode(), interval_s=5)

@@ -29,10 +29,17 @@ class CancelRequest(BaseModel):
 @app.post("/bookings/<booking_id>/cancel")
 def post_cancel(booking_id: str, request: Annotated[CancelRequest | None, Body()] = None) -> dict[str, Any]:
     settings = get_settings()
+    now = utcnow()
     booking = cancel_booking(runtime.context(settings), payments=runtime.payments(settings),
                              caller=runtime.caller_of(principal_of(app)), booking_id=booking_id,
-                             reason=request.reason if request else None, now=utcnow())
-    return booking_view(booking)
+                             reason=request.reason if request else None, now=now)
+    view = booking_view(booking)
+    if booking.payment_intent_id and (view.get("refund") or {}).get("status") == "pending":
+        # Stripe was unreachable: the reconciler settles it on its next run.
+        from driveway_hub.payments.runtime import recheck_soon
+
+        recheck_soon(settings, payment_intent_id=booking.payment_intent_id, booking_id=booking_id, now=now)
+    return view
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
