@@ -14,7 +14,7 @@ VENV_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 DEPS_LAYER := .build/dependency-layer/python
 
-.PHONY: help dev test lint typecheck asl pytest synth cfn-lint deploy bench clean
+.PHONY: help dev test lint typecheck asl pytest synth cfn-lint deploy bench invoke clean
 
 help:
 	@echo "make dev     - run the local cloud (REST :8000, WebSocket :8001, Stripe :8002, Tesla :8003)"
@@ -22,6 +22,7 @@ help:
 	@echo "make synth   - synthesize the CDK app offline (ENV=dev|staging|prod)"
 	@echo "make deploy  - cdk deploy with the pinned CLI (ENV=dev|staging|prod)"
 	@echo "make bench   - print benchmark figures"
+	@echo "make invoke FN=<route name> [EVENT=file] - run one function on a sample event in a fresh local cloud"
 
 $(VENV_STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -68,6 +69,9 @@ deploy: $(VENV_STAMP) $(NODE_STAMP) $(DEPS_LAYER)
 
 bench: $(VENV_STAMP) $(DEPS_LAYER)
 	$(PY) -m bench
+
+invoke: $(VENV_STAMP)
+	$(PY) -m local.invoke $(FN) $(EVENT)
 
 clean:
 	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache

@@ -74,7 +74,7 @@ def _idempotent_create(settings: Settings) -> Any:
     def create_once(request: dict[str, Any]) -> dict[str, Any]:
         return _create(settings, request["user_id"], request["is_admin"], request["body"], request["key"])
 
-    return create_once
+    return create_once, config
 
 
 @app.post("/bookings")
@@ -92,8 +92,11 @@ def post_booking(request: Annotated[CreateBookingRequest, Body()]) -> Response[d
         )
 
         try:
-            result = _idempotent_create(settings)(request={"user_id": principal.user_id, "key": key, "body": body,
-                                                           "is_admin": principal.is_admin})
+            create_once, config = _idempotent_create(settings)
+            # The in-progress record expires with this invocation, so a crashed attempt can be retried.
+            config.register_lambda_context(app.lambda_context)
+            result = create_once(request={"user_id": principal.user_id, "key": key, "body": body,
+                                          "is_admin": principal.is_admin})
         except IdempotencyValidationError as exc:
             raise Conflict("This Idempotency-Key was used with a different request.",
                            code="idempotency_key_reused") from exc

@@ -320,11 +320,16 @@ class BookingRepository:
 
     def park_token(self, booking_id: str, waiting_for: str, token: str, now: datetime) -> None:
         """Store the lifecycle's task token for the step that waits (called by that step's task)."""
-        Booking(booking_id).update(
-            actions=[Booking.task_token.set(token), Booking.waiting_for.set(waiting_for),
-                     Booking.updated_at.set(_iso(now))],
-            condition=Booking.booking_id.exists(),
-        )
+        try:
+            Booking(booking_id).update(
+                actions=[Booking.task_token.set(token), Booking.waiting_for.set(waiting_for),
+                         Booking.updated_at.set(_iso(now))],
+                condition=Booking.booking_id.exists(),
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                raise NotFound(f"booking {booking_id} not found") from exc
+            raise
 
     def record_fact(self, booking_id: str, waiting_for: str, fact: dict[str, Any]) -> None:
         """Remember that the awaited fact happened (first observation wins)."""
