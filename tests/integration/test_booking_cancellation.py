@@ -69,3 +69,23 @@ def test_driver_cancelling_within_24h_gets_half_back_from_the_hold(
     # Not captured yet: the policy's share is captured and the rest of the hold released, not refunded.
     assert intent["status"] == "succeeded"
     assert intent["amount_received"] == total - body["refund"]["amount_cents"]
+
+
+def test_deleting_the_driver_account_cancels_their_future_bookings_with_the_policy_refund(
+    local_cloud: LocalCloud, api: str, host: dict[str, str], listing: str
+) -> None:
+    from tests.integration.conftest import register_and_login
+
+    leaving = register_and_login(api, "driver")
+    created = _book(local_cloud, api, leaving, listing, hours_ahead=24 * 3)
+    booking_id = created["booking"]["booking_id"]
+    assert _pay(local_cloud, created).status_code == 200
+    _wait_for(api, leaving, booking_id, "CONFIRMED")
+    exported = requests.get(f"{api}/me/export", headers=_auth(leaving), timeout=10).json()
+    assert [b["booking_id"] for b in exported["data"]["bookings"]["driver"]] == [booking_id]
+
+    assert requests.delete(f"{api}/me", headers=_auth(leaving), timeout=20).status_code == 202
+
+    seen_by_host = requests.get(f"{api}/bookings/{booking_id}", headers=_auth(host), timeout=10).json()
+    assert seen_by_host["status"] == "CANCELLED"
+    assert seen_by_host["refund"]["amount_cents"] == created["booking"]["price"]["total_cents"]

@@ -74,9 +74,12 @@ ROUTES: tuple[Route, ...] = (
           auth=False, tables=("users",)),
     # Privacy: each feature that stores personal data adds its tables here (driveway_hub/auth/privacy.py).
     Route("me_export", "rest", "functions.api.me_export", "GET", "/me/export", permission="account:manage",
-          tables=("users",)),
+          tables=("users", "bookings", "booking_history", "vehicles", "tesla_accounts", "positions", "driveways"),
+          uses=("secret:stripe", "photos")),
     Route("me_delete", "rest", "functions.api.me_delete", "DELETE", "/me", permission="account:manage",
-          tables=("users",)),
+          tables=("users", "bookings", "booking_history", "calendars", "payments", "connections", "vehicles",
+                  "tesla_accounts", "positions", "driveways"),
+          uses=("secret:stripe", "workflow:stop", "websocket", "tesla_tokens", "photos")),
     # Driveways (issue #4). Search and quote are public (partners, with an API key): listing fields and
     # prices only. Reading one driveway needs any signed-in user, so the owner can be told apart.
     Route("create_driveway", "rest", "functions.driveways.create_driveway", "POST", "/driveways",
@@ -196,6 +199,10 @@ ROUTES: tuple[Route, ...] = (
     Route("payments_reconciler", "task", "functions.payments.reconciler", auth=False,
           tables=("payments", "webhook_events", "bookings", "connections"),
           uses=("secret:stripe", "workflow:callback", "websocket")),
+    # Live updates (issue #7): a client declares interest in one booking (its driver or host only).
+    # The authorizer ran at $connect; its context reaches this route, and the handler checks ownership.
+    Route("ws_subscribe", "websocket", "functions.ws.subscribe", route_key="subscribe", permission="booking:view",
+          tables=("bookings", "subscriptions", "connections"), uses=("websocket",)),
 )
 
 REST_ROUTES = tuple(r for r in ROUTES if r.kind == "rest")

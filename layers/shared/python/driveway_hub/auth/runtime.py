@@ -79,10 +79,22 @@ def authenticator(settings: Settings) -> Authenticator:
 def personal_data_stores(settings: Settings) -> list[PersonalDataStore]:
     """Every store of personal data besides the profile and Cognito (driveway_hub.auth.privacy).
 
-    Features that keep personal data add theirs here, e.g. ``BookingPersonalData(...)``, and list their
-    tables on the ``me_export`` and ``me_delete`` routes.
+    Features that keep personal data add theirs here, and list their tables (and uses) on the
+    ``me_export`` and ``me_delete`` routes.
     """
-    return []
+    from driveway_hub import booking_runtime
+    from driveway_hub.booking_privacy import BookingPersonalData
+    from driveway_hub.data.driveways import DrivewayPersonalData, DynamoDrivewayStore
+    from driveway_hub.tesla.privacy import TeslaPersonalData
+    from functions.driveways.runtime import photos
+
+    bind_models(settings)
+    stores: list[PersonalDataStore] = [
+        TeslaPersonalData(), DrivewayPersonalData(DynamoDrivewayStore(), photos(settings)),
+    ]
+    if settings.state_machine_arn:
+        stores.append(BookingPersonalData(booking_runtime.context(settings), booking_runtime.payments(settings)))
+    return stores
 
 
 def privacy_service(settings: Settings) -> PrivacyService:

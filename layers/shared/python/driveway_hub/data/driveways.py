@@ -318,17 +318,15 @@ class DynamoDrivewayStore:
         for name, value in _listing_attributes(driveway).items():
             attribute = getattr(DrivewayItem, name)
             actions.append(attribute.remove() if value is None else attribute.set(value))
+        item = DrivewayItem(driveway.driveway_id)
         try:
-            DrivewayItem(driveway.driveway_id).update(
-                actions=actions, condition=DrivewayItem.version == expected_version
-            )
+            # PynamoDB reads the whole new item back (ReturnValues=ALL_NEW) into ``item``: no second read.
+            item.update(actions=actions, condition=DrivewayItem.version == expected_version)
         except UpdateError as exc:
             if _condition_failed(exc):
                 raise Conflict("the driveway changed meanwhile; read it again and retry") from exc
             raise
-        stored = self.get(driveway.driveway_id)
-        assert stored is not None
-        return stored
+        return to_domain(item)
 
     def add_blackout(self, driveway_id: str, blackout: Blackout, *, drop: Iterable[str], max_count: int) -> None:
         actions: list[Action] = [DrivewayItem.blackouts[blackout.blackout_id].set(_blackout_value(blackout))]
