@@ -48,6 +48,7 @@ class BookingQuantities:
     overrides it for parts that are assumed or estimated in an otherwise measured run."""
 
     basis: str
+    description: str = ""
     lambdas: list[LambdaUse] = field(default_factory=list)
     sfn_transitions: int = 0
     dynamodb_rru: float = 0.0
@@ -206,9 +207,13 @@ def estimate(per_call_rru: Mapping[str, float], per_call_wru: Mapping[str, float
     calls["authorizer"] = authorized
     lambdas = [LambdaUse(name, n, n * ESTIMATED_SECONDS_PER_INVOCATION, memory_mb) for name, n in sorted(calls.items())]
     invocations = sum(calls.values())
+    dynamodb = "per-route RRU/WRU measured in the session" if per_call_rru or per_call_wru else (
+        "no DynamoDB figures (no session ran)")
     return BookingQuantities(
-        basis=f"estimated: {len(path)} states on the ASL happy path, documented REST calls, "
-              f"{ESTIMATED_SECONDS_PER_INVOCATION * 1000:.0f} ms per invocation, per-route DynamoDB from the session",
+        basis="estimated",
+        description=f"{len(path)} states on the ASL happy path (= transitions and task invocations), the documented "
+                    f"REST calls of ESTIMATED_REST_CALLS, {ESTIMATED_SECONDS_PER_INVOCATION * 1000:.0f} ms per "
+                    f"invocation, {dynamodb}; no telemetry, no WebSocket",
         lambdas=lambdas, sfn_transitions=len(path),
         dynamodb_rru=sum(per_call_rru.get(name, 0.0) * n for name, n in calls.items()),
         dynamodb_wru=sum(per_call_wru.get(name, 0.0) * n for name, n in calls.items()),

@@ -4,6 +4,7 @@ the route table once (a warm container), call ``handler(event, context)`` with a
 from __future__ import annotations
 
 import importlib
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -37,8 +38,49 @@ class LocalLambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+class _PerThread:
+    """A data descriptor whose value is per thread."""
+
+    def __init__(self, storage: threading.local, name: str):
+        self._storage, self._name = storage, name
+
+    def __get__(self, obj: object, owner: type | None = None) -> Any:
+        return getattr(self._storage, self._name, None)
+
+    def __set__(self, obj: object, value: Any) -> None:
+        setattr(self._storage, self._name, value)
+
+
+_router_state = threading.local()
+_isolated = False
+
+
+def isolate_powertools_router_state() -> None:
+    """Give each thread its own Powertools "current request".
+
+    Powertools' REST resolver stores the event being handled on the ``BaseRouter`` class
+    (``BaseRouter.current_event = ...``). In Lambda that is harmless: a process handles one event at a
+    time. The local gateway runs many invocations at once on threads of one process, where a class
+    attribute would let one request read another's event. Making the two attributes thread-local, for
+    both instance and class access, restores Lambda's one-event-per-process isolation.
+    """
+    global _isolated
+    if _isolated:
+        return
+    from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+
+    names = ("current_event", "lambda_context")
+    for name in names:
+        type.__setattr__(BaseRouter, name, _PerThread(_router_state, name))  # instance access
+    meta = type(BaseRouter)
+    namespace: dict[str, Any] = {name: _PerThread(_router_state, name) for name in names}
+    BaseRouter.__class__ = type("PerThreadRouterMeta", (meta,), namespace)  # type: ignore[method-assign]
+    _isolated = True
+
+
 def load_handler(route: Route) -> Handler:
     """The route's handler function (its module is imported once and then cached by Python)."""
+    isolate_powertools_router_state()
     module = importlib.import_module(route.module)
     handler: Handler = module.handler
     return handler
