@@ -4,11 +4,19 @@ Everything is driven by ``driveway_hub.routes.ROUTES``: one function per entry, 
 tables it lists and the resources it ``uses``; a REST method per ``rest`` entry (behind the authorizer
 when ``auth``); a WebSocket route per ``websocket`` entry. Adding a route to the table is all it takes
 to deploy it.
+
+Route functions (with their roles, policies, log groups, invoke permissions and triggers) live in one
+nested stack per package of functions/ (``constants.function_group``), so this stack holds the APIs,
+the user pool and the functions those need in the same template (the two authorizers and the
+Cognito trigger, whose permissions and the pool name each other), and stays far below
+CloudFormation's 500 resources per template as routes are added (about 3 resources per REST route
+here, 5 in the group's nested stack).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from pathlib import Path
@@ -23,6 +31,7 @@ from aws_cdk import aws_apigatewayv2_integrations as apigwv2_integrations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from driveway_hub.config import env_for
@@ -34,6 +43,7 @@ from stacks.environment import EnvironmentConfig
 from stacks.identity import Identity
 from stacks.nag import acknowledge, acknowledge_wildcard_resource
 from stacks.route_function import ARCHITECTURE, RUNTIME, RouteFunction
+from stacks.triggers import consume_telemetry_stream, schedule_reconciler
 
 
 class Use(StrEnum):
@@ -169,14 +179,18 @@ class ApiStack(cdk.Stack):
         self.websocket_stage = self._websocket_stage()
 
         self._layers = [self._shared_layer(), self._dependency_layer(dependency_layer_dir)]
-        self._code = self._functions_code()
+        # One code asset per stack: CDK binds an asset to the first stack that uses it.
+        self._code: dict[str, lambda_.Code] = {}
         self._environment = env_for(config.name)
         # Lambda sets AWS_REGION itself and rejects functions that try to.
         self._environment.pop("AWS_REGION")
+        # The functions that stay in this stack: the authorizers (API Gateway's authorizer resources
+        # and their invoke permissions name each other) and the Cognito trigger (pool and trigger do).
         self._functions_group = Construct(self, c.FUNCTIONS)
+        self.function_groups: dict[str, cdk.NestedStack] = {}
         self.functions: dict[str, RouteFunction] = {}
         for route in self.routes:
-            self._add_function(route)
+            self._add_function(route, scope=self._function_group(route))
         # The authorizers exist only when a route needs them (API Gateway rejects unused authorizers).
         if any(r.auth for r in self.routes if r.kind == "rest"):
             self._add_function(c.REST_AUTHORIZER_FUNCTION, "REST API authorizer (Cognito access tokens)")
@@ -202,15 +216,45 @@ class ApiStack(cdk.Stack):
                 self._add_rest_method(route)
         self._add_websocket_routes()
 
-    def _add_function(self, route: Route, description: str | None = None) -> RouteFunction:
+        # Task functions with a trigger of their own, each with a dead-letter queue (alarmed on by
+        # the monitoring stack): the reconciler's schedule and the telemetry stream's consumer.
+        self.dead_letter_queues: dict[str, sqs.IQueue] = {}
+        if c.RECONCILER_ROUTE in self.functions:
+            self.dead_letter_queues[c.RECONCILER_ROUTE] = schedule_reconciler(
+                self.functions[c.RECONCILER_ROUTE], config
+            )
+        if c.TELEMETRY_CONSUMER_ROUTE in self.functions:
+            self.dead_letter_queues[c.TELEMETRY_CONSUMER_ROUTE] = consume_telemetry_stream(
+                self.functions[c.TELEMETRY_CONSUMER_ROUTE], data.telemetry_stream, config
+            )
+
+    def _function_group(self, route: Route) -> cdk.NestedStack:
+        """The nested stack of the route's package, created with its first route."""
+        group = c.function_group(route)
+        if group not in self.function_groups:
+            packages = sorted({group, *(p for p, g in c.FUNCTION_GROUP_ALIASES.items() if g == group)})
+            self.function_groups[group] = cdk.NestedStack(
+                self,
+                c.function_group_id(group),
+                description=(
+                    f"Driveway-Hub {self.config.name}: route functions of "
+                    + ", ".join(f"{c.FUNCTIONS_PACKAGE}.{p}" for p in packages)
+                ),
+            )
+        return self.function_groups[group]
+
+    def _add_function(
+        self, route: Route, description: str | None = None, *, scope: Construct | None = None
+    ) -> RouteFunction:
         if route.name in self.functions:
             raise ValueError(f"duplicate function name {route.name!r} (route table and stacks.constants)")
+        scope = scope or self._functions_group
         function = RouteFunction(
-            self._functions_group,
+            scope,
             c.function_id(route.name),
             route=route,
             config=self.config,
-            code=self._code,
+            code=self._functions_code(cdk.Stack.of(scope)),
             layers=self._layers,
             environment=self._environment,
             description=description,
@@ -222,14 +266,18 @@ class ApiStack(cdk.Stack):
         return function
 
     # --- Code and layers ---------------------------------------------------------------------
-    def _functions_code(self) -> lambda_.Code:
+    def _functions_code(self, stack: cdk.Stack) -> lambda_.Code:
         # One asset for every function: the repository root filtered down to the functions package,
         # so the handler strings of the route table (functions.api.get_health.handler) resolve from
         # /var/task. '*' drops every top-level entry (CDK then never walks .venv or node_modules).
-        return lambda_.Code.from_asset(
-            str(c.REPO_ROOT),
-            exclude=["*", ".*", f"!{c.FUNCTIONS_PACKAGE}", "**/__pycache__", "**/*.pyc"],
-        )
+        # The same content (one hash, one upload) is declared once per stack that uses it.
+        key = stack.node.path
+        if key not in self._code:
+            self._code[key] = lambda_.Code.from_asset(
+                str(c.REPO_ROOT),
+                exclude=["*", ".*", f"!{c.FUNCTIONS_PACKAGE}", "**/__pycache__", "**/*.pyc"],
+            )
+        return self._code[key]
 
     def _shared_layer(self) -> lambda_.LayerVersion:
         return lambda_.LayerVersion(
@@ -263,8 +311,10 @@ class ApiStack(cdk.Stack):
     # --- What a route may use ----------------------------------------------------------------
     def _grant_use(self, function: RouteFunction, use: Use) -> None:
         fn, role, data = function.function, function.role, self.data
+        # ARNs are built in the function's own stack (a nested stack of this one).
+        stack = cdk.Stack.of(function)
         if use is Use.WEBSOCKET:
-            connections = self.format_arn(
+            connections = stack.format_arn(
                 service="execute-api",
                 resource=self.websocket_api.api_id,
                 resource_name=f"{API_STAGE}/*/@connections/*",
@@ -282,8 +332,8 @@ class ApiStack(cdk.Stack):
         elif use in (Use.WORKFLOW_START, Use.WORKFLOW_STOP, Use.WORKFLOW_CALLBACK):
             self._grant_workflow(function, use)
         elif use is Use.PHOTOS:
-            bucket_name = c.photo_bucket_name(self.config.name, self.account, self.region)
-            objects = self.format_arn(
+            bucket_name = c.photo_bucket_name(self.config.name, stack.account, stack.region)
+            objects = stack.format_arn(
                 service="s3", region="", account="", resource=bucket_name, resource_name="*"
             )
             role.add_to_principal_policy(
@@ -321,7 +371,8 @@ class ApiStack(cdk.Stack):
             )
         # Built from the machine's fixed name rather than referenced: the workflow stack already
         # depends on this one (its tasks are these functions), so a reference would be a cycle.
-        machine_arn = self.format_arn(
+        stack = cdk.Stack.of(function)
+        machine_arn = stack.format_arn(
             service="states",
             resource="stateMachine",
             resource_name=c.resource_name(self.config.name, c.BOOKING_LIFECYCLE),
@@ -330,7 +381,7 @@ class ApiStack(cdk.Stack):
         if use is Use.WORKFLOW_START:
             statement = iam.PolicyStatement(actions=["states:StartExecution"], resources=[machine_arn])
         elif use is Use.WORKFLOW_STOP:
-            executions = self.format_arn(
+            executions = stack.format_arn(
                 service="states",
                 resource="execution",
                 resource_name=f"{c.resource_name(self.config.name, c.BOOKING_LIFECYCLE)}:*",
@@ -430,9 +481,7 @@ class ApiStack(cdk.Stack):
         resource = self.rest_api.root.resource_for_path(route.path)
         method = resource.add_method(
             route.method,
-            apigw.LambdaIntegration(
-                self.functions[route.name].function, proxy=True, allow_test_invoke=False
-            ),
+            self._lambda_proxy(self.functions[route.name], route.method, route.path),
             authorizer=self._authorizer() if route.auth else None,
             authorization_type=apigw.AuthorizationType.CUSTOM if route.auth else apigw.AuthorizationType.NONE,
             request_validator=self._request_validator,
@@ -447,6 +496,25 @@ class ApiStack(cdk.Stack):
             )
         else:
             _acknowledge_public(method, route)
+
+    def _lambda_proxy(self, function: RouteFunction, http_method: str, path: str) -> apigw.Integration:
+        """What LambdaIntegration(proxy=True, allow_test_invoke=False) deploys, with the invoke
+        permission beside the function, in its nested stack, instead of one per route in this stack.
+
+        The permission allows this API's v1 stage to call the function for this method and path only
+        (path parameters as '*', like the method ARN). The stage is named, not referenced: the stage
+        depends on the deployment, which depends on every method, which depends on the function's
+        nested stack, so a reference from that stack back to the stage would be a cycle.
+        """
+        fn = function.function
+        fn.add_permission(
+            "RestApiInvoke",
+            principal=iam.ServicePrincipal("apigateway.amazonaws.com"),
+            source_arn=self.rest_api.arn_for_execute_api(http_method, _path_for_arn(path), API_STAGE),
+        )
+        return apigw.AwsIntegration(
+            proxy=True, service="lambda", path=f"2015-03-31/functions/{fn.function_arn}/invocations"
+        )
 
     def _authorizer(self) -> apigw.IAuthorizer:
         """The REST API's authorizer: the one place that decides how protected routes are checked."""
@@ -524,6 +592,11 @@ class ApiStack(cdk.Stack):
             # Browsers cannot set headers on a WebSocket handshake: the token comes in the query.
             identity_source=["route.request.querystring.token"],
         )
+
+
+def _path_for_arn(path: str) -> str:
+    """``/bookings/{booking_id}`` -> ``/bookings/*``: path parameters as they appear in execute-api ARNs."""
+    return re.sub(r"\{[^}]*\}", "*", path)
 
 
 def _acknowledge_public(construct: Construct, route: Route) -> None:

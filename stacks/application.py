@@ -30,7 +30,13 @@ class DrivewayHub:
 
     @property
     def stacks(self) -> list[cdk.Stack]:
+        """The top-level stacks (what `cdk deploy` names)."""
         return [s for s in (self.data, self.api, self.workflow, self.monitoring) if s is not None]
+
+    @property
+    def nested_stacks(self) -> list[cdk.NestedStack]:
+        """The API stack's function groups: each is a template of its own (``*.nested.template.json``)."""
+        return list(self.api.function_groups.values())
 
 
 def cdk_json_context() -> dict[str, Any]:
@@ -82,7 +88,7 @@ def build_app(
     api = ApiStack(
         app, c.stack_id(config.name, c.API_STACK), config=config, data=data, routes=routes,
         state_machine_names=tuple(definitions), dependency_layer_dir=dependency_layer_dir,
-        **props(c.API_STACK, "route functions, REST and WebSocket APIs"),
+        **props(c.API_STACK, "REST and WebSocket APIs, user pool; route functions in nested stacks"),
     )
     # No ASL file yet means no workflow stack: CloudFormation rejects a stack without resources.
     workflow = (

@@ -47,6 +47,11 @@ TELEMETRY_STREAM = "TelemetryStream"
 SHARED_LAYER = "SharedLayer"
 DEPENDENCY_LAYER = "DependencyLayer"
 FUNCTIONS = "Functions"
+# Route functions live in nested stacks of the API stack, one per package of functions/ (the
+# ``functions.<package>.<module>`` of the route table): each capability's functions, roles, policies,
+# log groups and invoke permissions stay together and the API stack keeps only the API's shape.
+# Small packages share a group (key: package, value: the group it joins).
+FUNCTION_GROUP_ALIASES = {"ws": "api"}
 REST_API = "RestApi"
 REST_ACCESS_LOGS = "RestApiAccessLogs"
 REST_API_AUTHORIZER = "Authorizer"
@@ -72,6 +77,13 @@ WEBSOCKET_AUTHORIZER_FUNCTION = Route(
 PRE_TOKEN_GENERATION_FUNCTION = Route(
     "pre-token-generation", "task", "functions.auth.pre_token_generation", auth=False, tables=("users",)
 )
+# Task routes with a trigger of their own (besides Step Functions): the payment reconciler runs on an
+# EventBridge schedule, the Kinesis consumer reads the telemetry stream (docs/payments.md, docs/tesla.md).
+RECONCILER_ROUTE = "payments_reconciler"
+RECONCILER_SCHEDULE_MINUTES = 15
+TELEMETRY_CONSUMER_ROUTE = "tesla_telemetry_kinesis"
+DEAD_LETTER_QUEUE = "DeadLetterQueue"
+RECONCILER_SCHEDULE = "Schedule"
 # The state machine whose ARN functions get as STATE_MACHINE_ARN (statemachines/<name>.asl.json).
 BOOKING_LIFECYCLE = "booking_lifecycle"
 
@@ -113,6 +125,19 @@ def table_id(logical_id: str) -> str:
 
 def function_id(route_name: str) -> str:
     return f"{pascal(route_name)}Function"
+
+
+def function_group(route: Route) -> str:
+    """The nested stack group of a route: ``functions.bookings.cancel_booking`` -> ``bookings``."""
+    parts = route.module.split(".")
+    if len(parts) < 3 or parts[0] != FUNCTIONS_PACKAGE:
+        raise ValueError(f"route {route.name}: module {route.module!r} is not {FUNCTIONS_PACKAGE}.<package>.<module>")
+    return FUNCTION_GROUP_ALIASES.get(parts[1], parts[1])
+
+
+def function_group_id(group: str) -> str:
+    """Construct id of a group's nested stack, e.g. ``BookingsFunctions``."""
+    return f"{pascal(group)}{FUNCTIONS}"
 
 
 def state_machine_id(name: str) -> str:

@@ -71,6 +71,9 @@ class EnvironmentConfig(BaseModel):
     # Execution input/output holds booking and payment details: logged in dev only.
     state_machine_log_execution_data: bool
     telemetry_stream_shards: int = Field(ge=1)
+    # Concurrent batches per shard for the telemetry consumer (Lambda allows 1-10); a VIN's records
+    # share a partition key and stay in order whatever the factor.
+    telemetry_parallelization_factor: int = Field(ge=1, le=10)
     access_log_expiry_days: int = Field(ge=1)
     alarms: AlarmThresholds
 

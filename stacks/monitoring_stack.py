@@ -20,7 +20,8 @@ from stacks.environment import EnvironmentConfig
 
 
 class MonitoringStack(cdk.Stack):
-    """API 5xx rate and p95 latency, errors per function, failed executions per state machine."""
+    """API 5xx rate and p95 latency, errors per function, failed executions per state machine and
+    messages in any dead-letter queue."""
 
     def __init__(
         self,
@@ -105,6 +106,18 @@ class MonitoringStack(cdk.Stack):
                 f"Function {route_function.route.function_name(config.name)} errors >= "
                 f"{thresholds.lambda_errors} in {thresholds.period_minutes} min",
             )
+        dead_letters: list[cloudwatch.IMetric] = []
+        for name, queue in api.dead_letter_queues.items():
+            # Maximum over the period: one message that arrives and is redriven still shows.
+            depth = queue.metric_approximate_number_of_messages_visible(statistic="Maximum", period=period)
+            dead_letters.append(depth.with_(label=name))
+            alarm(
+                f"{name}-dlq-depth",
+                depth,
+                1,
+                f"Dead-letter queue of {c.resource_name(config.name, name)} holds messages: work its "
+                "trigger could not complete (docs/runbook.md)",
+            )
         executions_failed: list[cloudwatch.IMetric] = []
         for name, machine in state_machines.items():
             failed = machine.metric_failed(statistic="Sum", period=period)
@@ -133,6 +146,10 @@ class MonitoringStack(cdk.Stack):
             cloudwatch.GraphWidget(title="Function errors", left=function_errors, width=12),
             cloudwatch.GraphWidget(title="Function duration p95 (ms)", left=function_durations, width=12),
         )
+        if dead_letters:
+            dashboard.add_widgets(
+                cloudwatch.GraphWidget(title="Dead-letter queue depth", left=dead_letters, width=12)
+            )
         if executions_failed:
             dashboard.add_widgets(
                 cloudwatch.GraphWidget(title="Failed executions", left=executions_failed, width=12)

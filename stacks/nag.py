@@ -11,7 +11,8 @@ import json
 from typing import Any
 
 import aws_cdk as cdk
-from constructs import IConstruct
+import jsii
+from constructs import IConstruct, IValidation
 
 PACK_PREFIX = "AwsSolutions::AwsSolutions-"
 _MIN_REASON = 40
@@ -27,15 +28,52 @@ def acknowledge(scope: IConstruct, finding: str, reason: str) -> None:
 
 
 def acknowledge_wildcard_resource(scope: IConstruct, resource: str, reason: str) -> None:
-    """Acknowledge ``AwsSolutions-IAM5[Resource::<resource>]`` for a resource ARN built in ``scope``'s stack.
+    """Acknowledge ``AwsSolutions-IAM5[Resource::<resource>]`` for a resource ARN granted in ``scope``'s stack.
 
     The finding id embeds the ARN the way cdk-nag prints it (references flattened to ``<LogicalId>``,
     ``<AWS::AccountId>``...), so it is derived from the ARN itself rather than retyped by hand.
+
+    An ARN built only from this stack's resources and pseudo parameters is acknowledged at once. In a
+    nested stack, an ARN may also refer to resources of its parent stack: CDK turns those references
+    into parameters of the nested stack (``<referenceto...>``) only when the app is prepared for
+    synthesis, so the id is derived then, from the same resolved template cdk-nag reads (construct
+    validations run after references are resolved and before the validation plugins). References to
+    other top-level stacks become imports (``Fn::GetStackOutput``) whose rendering is not an ARN, so
+    such ARNs must not carry wildcards: build them in the stack that owns the resource.
     """
     stack = cdk.Stack.of(scope)
     resolved = stack.resolve(resource)
-    _require_local(stack, resolved)
-    acknowledge(scope, f"{PACK_PREFIX}IAM5[Resource::{flatten_reference(resolved)}]", reason)
+    foreign = _foreign_references(stack, resolved)
+    if not foreign:
+        acknowledge(scope, wildcard_finding(resolved), reason)
+    elif stack.nested:
+        scope.node.add_validation(_AcknowledgeWhenResolved(scope, resource, reason))
+    else:
+        raise ValueError(f"wildcard ARN refers to resources outside stack {stack.stack_name}: {foreign}")
+
+
+def wildcard_finding(resolved_resource: Any) -> str:
+    """The full IAM5 finding id cdk-nag reports for a wildcard resource (already resolved)."""
+    return f"{PACK_PREFIX}IAM5[Resource::{flatten_reference(resolved_resource)}]"
+
+
+@jsii.implements(IValidation)
+class _AcknowledgeWhenResolved:
+    """Acknowledges a wildcard ARN of a nested stack once its cross-stack references are parameters."""
+
+    def __init__(self, scope: IConstruct, resource: str, reason: str) -> None:
+        self._scope = scope
+        self._resource = resource
+        self._reason = reason
+
+    def validate(self) -> list[str]:
+        stack = cdk.Stack.of(self._scope)
+        resolved = stack.resolve(self._resource)
+        foreign = _foreign_references(stack, resolved)
+        if foreign:
+            return [f"wildcard ARN still refers to resources outside nested stack {stack.node.path}: {foreign}"]
+        acknowledge(self._scope, wildcard_finding(resolved), self._reason)
+        return []
 
 
 def flatten_reference(node: Any) -> str:
@@ -60,13 +98,17 @@ def flatten_reference(node: Any) -> str:
     return json.dumps(node, separators=(",", ":"))
 
 
-def _require_local(stack: cdk.Stack, resolved: Any) -> None:
-    # A reference to another stack's resource becomes an import only during synthesis, so its
-    # final rendering cannot be known here: such ARNs must not carry wildcards.
+def _foreign_references(stack: cdk.Stack, resolved: Any) -> list[str]:
+    """Logical ids that ``resolved`` refers to but ``stack`` does not define (pseudo parameters aside),
+    and any import of another stack's output."""
     refs: list[str] = []
+    imports: list[str] = []
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
+            for function in ("Fn::GetStackOutput", "Fn::ImportValue"):
+                if function in node:
+                    imports.append(f"{function} {json.dumps(node[function], sort_keys=True)}")
             if isinstance(node.get("Ref"), str):
                 refs.append(node["Ref"])
             if "Fn::GetAtt" in node:
@@ -78,13 +120,15 @@ def _require_local(stack: cdk.Stack, resolved: Any) -> None:
                 walk(value)
 
     walk(resolved)
-    foreign = [r for r in refs if not r.startswith("AWS::") and not _defines(stack, r)]
-    if foreign:
-        raise ValueError(f"wildcard ARN refers to resources outside stack {stack.stack_name}: {foreign}")
-
-
-def _defines(stack: cdk.Stack, logical_id: str) -> bool:
-    return any(
-        isinstance(child, cdk.CfnElement) and stack.resolve(child.logical_id) == logical_id
+    refs = [r for r in refs if not r.startswith("AWS::")]
+    if imports:
+        return [*refs, *imports]
+    if not refs:
+        return []
+    # Resources and parameters (a nested stack's references to its parent are parameters).
+    local = {
+        stack.resolve(child.logical_id)
         for child in stack.node.find_all()
-    )
+        if isinstance(child, cdk.CfnElement) and cdk.Stack.of(child) is stack
+    }
+    return [r for r in refs if r not in local]

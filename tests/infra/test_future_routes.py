@@ -7,7 +7,6 @@ fixture ASL, so adding such routes later cannot break synthesis, nag or least pr
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from tests.infra.synth import (
     FutureRoute,
     Synthesized,
     as_list,
+    flat,
     references_in,
     require_dependency_layer,
     resource_at,
@@ -36,14 +36,10 @@ def _api(synth: Synthesized) -> str:
     return c.stack_id("dev", c.API_STACK)
 
 
-def _flat(value: Any) -> str:
-    """A Fn::Join rendered as text (references as <LogicalId>), to compare ARNs."""
-    if isinstance(value, dict) and "Fn::Join" in value:
-        delimiter, parts = value["Fn::Join"]
-        return str(delimiter).join(_flat(p) for p in parts)
-    if isinstance(value, dict) and "Ref" in value:
-        return f"<{value['Ref']}>"
-    return value if isinstance(value, str) else json.dumps(value)
+def _flat(synth: Synthesized, route: str, value: Any) -> str:
+    """A value of route's function (env, policy) as text, references rendered <LogicalId> of the
+    resource they reach wherever it lives, to compare ARNs."""
+    return flat(synth, synth.function_stack(route), value)
 
 
 def _statements_with(synth: Synthesized, route: str, prefix: str) -> list[dict[str, Any]]:
@@ -57,9 +53,10 @@ def _statements_with(synth: Synthesized, route: str, prefix: str) -> list[dict[s
 def test_websocket_connect_is_authorized_with_the_token_query_parameter(future: Synthesized) -> None:
     [(authorizer_id, authorizer)] = future.resources("AWS::ApiGatewayV2::Authorizer").items()
     assert authorizer["Properties"]["IdentitySource"] == ["route.request.querystring.token"]
-    function_id, _ = future.function(c.WEBSOCKET_AUTHORIZER_FUNCTION.name)
     uri = authorizer["Properties"]["AuthorizerUri"]
-    assert {ref for _, ref in references_in(future, _api(future), uri)} == {function_id}
+    assert set(references_in(future, _api(future), uri)) == {
+        future.function_location(c.WEBSOCKET_AUTHORIZER_FUNCTION.name)
+    }
     routes = {
         r["Properties"]["RouteKey"]: r["Properties"] for r in future.resources("AWS::ApiGatewayV2::Route").values()
     }
@@ -130,7 +127,7 @@ def _env(synth: Synthesized, route: str) -> dict[str, Any]:
 
 def test_workflow_uses_grant_start_stop_and_callback_on_the_booking_lifecycle_only(future: Synthesized) -> None:
     grants = {
-        route: {(a, _flat(r)) for s in _statements_with(future, route, "states:")
+        route: {(a, _flat(future, route, r)) for s in _statements_with(future, route, "states:")
                 for a in as_list(s["Action"]) for r in as_list(s["Resource"])}
         for route in ("future_start", "future_stop", "future_callback")
     }
@@ -143,7 +140,7 @@ def test_workflow_uses_grant_start_stop_and_callback_on_the_booking_lifecycle_on
     }
     assert {r for _, r in grants["future_callback"]} == {machine_arn}
     for route in grants:
-        assert _flat(_env(future, route)["STATE_MACHINE_ARN"]) == machine_arn
+        assert _flat(future, route, _env(future, route)["STATE_MACHINE_ARN"]) == machine_arn
     assert not _statements_with(future, "future_photos", "states:")
     assert "STATE_MACHINE_ARN" not in _env(future, "future_photos")
 
@@ -153,10 +150,10 @@ def test_websocket_use_grants_manage_connections_on_our_api_stage_only(future: S
     for route in ("future_subscribe", "future_reserve", "future_notify"):
         [statement] = _statements_with(future, route, "execute-api:")
         assert statement["Action"] == "execute-api:ManageConnections"
-        assert _flat(statement["Resource"]) == (
+        assert _flat(future, route, statement["Resource"]) == (
             f"arn:aws:execute-api:us-east-1:<AWS::AccountId>:<{api_id}>/v1/*/@connections/*"
         )
-        url = _flat(_env(future, route)["WEBSOCKET_MANAGEMENT_URL"])
+        url = _flat(future, route, _env(future, route)["WEBSOCKET_MANAGEMENT_URL"])
         assert url.startswith(f"https://<{api_id}>.execute-api.us-east-1.") and url.endswith("/v1")
     for route in ("future_start", "ws_connect", "get_health"):
         assert not _statements_with(future, route, "execute-api:")
@@ -166,23 +163,23 @@ def test_websocket_use_grants_manage_connections_on_our_api_stage_only(future: S
 def test_photo_tesla_key_and_secret_uses_grant_only_their_resource(future: Synthesized) -> None:
     [photo] = _statements_with(future, "future_photos", "s3:")
     assert set(photo["Action"]) == {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
-    bucket_name = _flat(_env(future, "future_photos")["PHOTO_BUCKET"])
-    assert _flat(photo["Resource"]) == f"arn:aws:s3:::{bucket_name}/*"
+    bucket_name = _flat(future, "future_photos", _env(future, "future_photos")["PHOTO_BUCKET"])
+    assert _flat(future, "future_photos", photo["Resource"]) == f"arn:aws:s3:::{bucket_name}/*"
     data_buckets = future.resources("AWS::S3::Bucket", c.DATA_STACK).values()
-    assert bucket_name in {_flat(b["Properties"].get("BucketName")) for b in data_buckets}
+    assert bucket_name in {flat(future, c.DATA_STACK, b["Properties"].get("BucketName")) for b in data_buckets}
 
     [kms] = _statements_with(future, "future_tesla", "kms:")
     assert set(kms["Action"]) == {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"}
-    api = _api(future)
-    [key] = references_in(future, api, kms["Resource"])
+    tesla = future.function_stack("future_tesla")
+    [key] = references_in(future, tesla, kms["Resource"])
     assert resource_at(future, key)["Type"] == "AWS::KMS::Key"
-    assert references_in(future, api, _env(future, "future_tesla")["TESLA_TOKEN_KEY_ID"]) == [key]
+    assert references_in(future, tesla, _env(future, "future_tesla")["TESLA_TOKEN_KEY_ID"]) == [key]
 
     def secrets_read_by(route: str) -> set[str]:
         return {
             resource_at(future, loc)["Properties"]["Name"]
             for s in _statements_with(future, route, "secretsmanager:")
-            for loc in references_in(future, api, s["Resource"])
+            for loc in references_in(future, future.function_stack(route), s["Resource"])
         }
 
     assert secrets_read_by("future_start") == {"driveway-hub/dev/stripe"}
