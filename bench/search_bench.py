@@ -32,38 +32,15 @@ from driveway_hub.domain.availability import WeeklyWindow
 from driveway_hub.domain.driveways import AMENITIES, VEHICLE_SIZES, Address, Driveway
 from driveway_hub.domain.geo import MAX_RANGES, haversine_m
 from driveway_hub.domain.pricing import Rates
+from local.metro import METRO_SEED, metro_point, synthetic_metro
 
 METRO_SIZE = 10_000
-METRO_SEED = 2026
 QUERIES = 200
 QUERY_SEED = 4
 RADIUS_RANGE_M = (500.0, 5_000.0)
 BANDS_M: tuple[tuple[float, float], ...] = ((500, 1_000), (1_000, 2_000), (2_000, 3_000), (3_000, 5_000))
 
-# ---- the synthetic metro: copied from tests/unit/test_geo.py (same clusters, same seed, same points) so
-# ---- the figures here and the geo planner's are for the same city. Keep the two in step.
-AUSTIN = (30.2672, -97.7431)
-_METRO_CLUSTERS: tuple[tuple[float, tuple[float, float], float], ...] = (
-    (0.25, AUSTIN, 1_200.0),
-    (0.40, (30.2849, -97.7341), 5_000.0),
-    (0.07, (30.5083, -97.6789), 2_500.0),  # Round Rock
-    (0.07, (30.5052, -97.8203), 2_500.0),  # Cedar Park
-    (0.07, (30.4394, -97.6200), 2_500.0),  # Pflugerville
-    (0.07, (30.1605, -97.7900), 2_500.0),  # south Austin
-    (0.07, (30.3000, -97.9300), 2_500.0),  # Bee Cave
-)
-
-
-def _metro_point(rng: random.Random) -> tuple[float, float]:
-    (_, (lat, lng), sigma), = rng.choices(_METRO_CLUSTERS, weights=[w for w, _, _ in _METRO_CLUSTERS])
-    north, east = rng.gauss(0.0, sigma), rng.gauss(0.0, sigma)
-    return lat + north / 111_195.0, lng + east / (111_195.0 * math.cos(math.radians(lat)))
-
-
-def synthetic_metro(n: int, seed: int) -> list[tuple[float, float]]:
-    """``n`` driveway locations (lat, lng) clustered around Austin, TX; denser downtown. Deterministic."""
-    rng = random.Random(seed)
-    return [_metro_point(rng) for _ in range(n)]
+# The city every search figure is about (local/metro.py).
 
 
 # ---- listings on those points -------------------------------------------------------------------------
@@ -95,7 +72,7 @@ def metro_driveways(n: int = METRO_SIZE, seed: int = METRO_SEED) -> list[Drivewa
 def query_plan(count: int = QUERIES, seed: int = QUERY_SEED) -> list[tuple[float, float, float]]:
     """``count`` searches (lat, lng, radius_m): centres from the metro's distribution, radius 0.5-5 km."""
     rng = random.Random(seed)
-    return [(*_metro_point(rng), rng.uniform(*RADIUS_RANGE_M)) for _ in range(count)]
+    return [(*metro_point(rng), rng.uniform(*RADIUS_RANGE_M)) for _ in range(count)]
 
 
 # ---- measuring ----------------------------------------------------------------------------------------

@@ -30,32 +30,9 @@ from driveway_hub.domain.geo import (
     haversine_m,
     plan_radius_query,
 )
+from local.metro import AUSTIN, METRO_SEED, metro_point, synthetic_metro
 
-AUSTIN = (30.2672, -97.7431)
-METRO_SEED = 2026
-
-# (weight, centre, sigma in metres): a dense downtown, the central neighbourhoods, and five suburbs.
-_METRO_CLUSTERS: tuple[tuple[float, tuple[float, float], float], ...] = (
-    (0.25, AUSTIN, 1_200.0),
-    (0.40, (30.2849, -97.7341), 5_000.0),
-    (0.07, (30.5083, -97.6789), 2_500.0),  # Round Rock
-    (0.07, (30.5052, -97.8203), 2_500.0),  # Cedar Park
-    (0.07, (30.4394, -97.6200), 2_500.0),  # Pflugerville
-    (0.07, (30.1605, -97.7900), 2_500.0),  # south Austin
-    (0.07, (30.3000, -97.9300), 2_500.0),  # Bee Cave
-)
-
-
-def _metro_point(rng: random.Random) -> tuple[float, float]:
-    (_, (lat, lng), sigma), = rng.choices(_METRO_CLUSTERS, weights=[w for w, _, _ in _METRO_CLUSTERS])
-    north, east = rng.gauss(0.0, sigma), rng.gauss(0.0, sigma)
-    return lat + north / 111_195.0, lng + east / (111_195.0 * math.cos(math.radians(lat)))
-
-
-def synthetic_metro(n: int, seed: int) -> list[tuple[float, float]]:
-    """``n`` driveway locations (lat, lng) clustered around Austin, TX; denser downtown. Deterministic."""
-    rng = random.Random(seed)
-    return [_metro_point(rng) for _ in range(n)]
+# The city every search figure is about (local/metro.py).
 
 
 @dataclass
@@ -263,7 +240,7 @@ def _query_centres(rng: random.Random) -> Callable[[], tuple[float, float]]:
     def pick() -> tuple[float, float]:
         u = rng.random()
         if u < 0.5:
-            return _metro_point(rng)
+            return metro_point(rng)
         if u < 0.8:
             return rng.uniform(-85, 85), rng.uniform(-180, 180)
         lat, lng = rng.choice(specials)
@@ -356,7 +333,7 @@ def test_ranges_per_search_by_radius(metro_index: SimulatedGeoIndex) -> None:
     for radius in (500, 1_000, 2_000, 5_000, 10_000):
         counts, partitions, amps = [], [], []
         for _ in range(60):
-            lat, lng = _metro_point(rng)
+            lat, lng = metro_point(rng)
             ranges = plan_radius_query(lat, lng, radius)
             found, read, _ = metro_index.search(lat, lng, radius)
             counts.append(len(ranges))
@@ -384,7 +361,7 @@ def test_metro_search_matches_brute_force_within_the_read_budget(metro_index: Si
     bands: dict[str, list[tuple[float, int]]] = {name: [] for name, _ in _BANDS}
     empty = 0
     for _ in range(200):
-        lat, lng = _metro_point(rng)
+        lat, lng = metro_point(rng)
         radius = rng.uniform(500, 5_000)
 
         # When
