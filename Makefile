@@ -14,10 +14,11 @@ VENV_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 DEPS_LAYER := .build/dependency-layer/python
 
-.PHONY: help dev test lint typecheck asl pytest synth cfn-lint deploy bench invoke clean
+.PHONY: help dev demo test lint typecheck asl pytest synth cfn-lint deploy bench invoke clean
 
 help:
 	@echo "make dev     - run the local cloud (REST :8000, WebSocket :8001, Stripe :8002, Tesla :8003)"
+	@echo "make demo    - a narrated booking from search to payout (uses make dev, or starts its own cloud)"
 	@echo "make test    - ruff, mypy, asl-validator, pytest (unit, integration, infra), cdk synth + cfn-lint"
 	@echo "make synth   - synthesize the CDK app offline (ENV=dev|staging|prod)"
 	@echo "make deploy  - cdk deploy with the pinned CLI (ENV=dev|staging|prod)"
@@ -40,6 +41,9 @@ $(DEPS_LAYER): $(VENV_STAMP) requirements.txt layers/build_dependency_layer.py
 
 dev: $(VENV_STAMP)
 	$(PY) -m local
+
+demo: $(VENV_STAMP)
+	$(PY) -m local.demo
 
 lint: $(VENV_STAMP)
 	$(VENV)/bin/ruff check .

@@ -278,9 +278,13 @@ def settle_ended_booking(ctx: BookingContext, *, payments: PaymentsPort, booking
         target, refund_cents, reason = Status.CANCELLED, total, f"system error: {error or 'unknown'}"
     if Status(booking.status) in LIVE:
         expected = frozenset(LIVE) if target is Status.CANCELLED else None
-        booking, _ = ctx.bookings.transition(booking_id, target, by=SYSTEM, reason=reason, now=now, expected=expected)
-        ctx.notifier.publish((booking.driver_id, booking.host_id),
-                             live_event("booking.updated", booking_id, now, status=booking.status, reason=reason))
+        booking, changed = ctx.bookings.transition(booking_id, target, by=SYSTEM, reason=reason, now=now,
+                                                   expected=expected)
+        # The contract's booking.updated carries "previous"; the history entry written with the change
+        # is the authority on what it was (as in change_status).
+        previous = ctx.bookings.history(booking_id)[-1].previous if changed else None
+        ctx.notifier.publish((booking.driver_id, booking.host_id), live_event(
+            "booking.updated", booking_id, now, status=booking.status, previous=previous, reason=reason))
     if booking.payment_intent_id and Status(booking.status) is target:
         if target in (Status.EXPIRED, Status.PAYMENT_FAILED):
             payments.cancel(booking.payment_intent_id, reason="abandoned")
