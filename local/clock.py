@@ -499,7 +499,38 @@ def _moto_patches(clock: VirtualClock) -> list[_Patch]:
         *_wait_state_patches(clock),
         *_timestamp_patches(clock),
         *_timeout_patches(clock),
+        *_stop_patches(),
     ]
+
+
+_ENVIRONMENT = f"{_SFN}.eval.environment"
+_PROGRAM_STATE = f"{_SFN}.eval.program_state"
+
+
+def _stop_patches() -> list[_Patch]:
+    # StopExecution: AWS aborts at once, even a task waiting for its token. moto marks the program stopped
+    # but leaves that wait blocked until the token's timeout, whose error then overwrites "stopped" (the
+    # execution reads FAILED). Wake this execution's callback waits, and let a stop win.
+    environment, original_stop = _internal(
+        _ENVIRONMENT, "Environment.set_stop", _has_parameters("self", "stop_date", "cause", "error"),
+        "a method (self, stop_date, cause, error)",
+    )
+    _, original_error = _internal(_ENVIRONMENT, "Environment.set_error", _has_parameters("self", "error"),
+                                  "a method (self, error)")
+    _, stopped = _internal(_PROGRAM_STATE, "ProgramStopped", inspect.isclass, "a class")
+
+    def set_stop(self: Any, stop_date: Any, cause: str | None, error: str | None) -> None:
+        original_stop(self, stop_date=stop_date, cause=cause, error=error)
+        for endpoint in list(self.callback_pool_manager._pool.values()):  # this execution's token waits
+            endpoint.interrupt_all()
+
+    def set_error(self: Any, error: Any) -> None:
+        with self._state_mutex:  # an RLock
+            if not isinstance(self._program_state, stopped):
+                original_error(self, error)
+
+    return [_Patch(environment, "set_stop", original_stop, set_stop),
+            _Patch(environment, "set_error", original_error, set_error)]
 
 
 def _wait_state_patches(clock: VirtualClock) -> list[_Patch]:

@@ -7,10 +7,8 @@ back-offs; a task-token timeout fires only when the test moves the clock (so "th
 is one ``advance``). Every test leaves its booking in a final status, because the instant clock is one
 timeline for every execution of the module: a booking left waiting would be moved by the next test.
 
-One gap of the local cloud shows here: moto's ``StopExecution`` marks the program stopped but does not
-interrupt a task waiting for its token, so a stopped execution stays RUNNING until that wait times out
-(and then reads FAILED, not ABORTED). AWS aborts at once. The cancellation test therefore checks that
-the stop was requested for the booking's execution and that, once the wait ends, nothing more runs.
+A stopped execution is aborted at once, as in AWS, also while a task waits for its token (moto alone
+would leave it RUNNING until the token's timeout; local/clock.py patches that).
 
 Not here: "payment never arrives → EXPIRED" (tests/integration/test_booking_lifecycle.py).
 """
@@ -390,11 +388,11 @@ def test_a_driver_cancelling_en_route_stops_the_lifecycle_refunds_per_policy_and
     assert body["refund"]["amount_cents"] == policy.refund_cents and body["refund"]["status"] == "succeeded"
     assert policy.rule == "less_than_24h_notice"  # on the way: within 24 h of the start
     assert stops == [(stored(booking_id).execution_arn, "cancelled by driver")]
-    # moto records the stop but leaves the task waiting for its token until the token's timeout (AWS
-    # aborts at once; see the module docstring). Past the arrival deadline the stopped execution ends
-    # without taking the NoShow path: no second settlement, the money stays as the cancellation left it.
+    # The execution is aborted at once, as in AWS (local/clock.py wakes the task waiting for its token),
+    # and even past the arrival deadline nothing more runs: no NoShow, no second settlement.
+    wait_until(lambda: execution_status(local_cloud, booking_id) == "ABORTED", "the execution to be aborted")
     local_cloud.clock.advance_to(start + timedelta(seconds=get_settings().arrival_grace_s + 1))
-    wait_until(lambda: execution_status(local_cloud, booking_id) != "RUNNING", "the stopped execution to end")
+    assert execution_status(local_cloud, booking_id) == "ABORTED"
     assert not {"NoShow", "Compensate"} & set(entered(local_cloud, booking_id))
     assert stored(booking_id).status == "CANCELLED"
     assert local_cloud.stripe is not None
