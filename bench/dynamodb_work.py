@@ -45,6 +45,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from local.cloud import LOCAL_API_KEY
+
 BENCH = "__bench__"
 UNATTRIBUTED = "(unattributed)"
 READ_BLOCK = 4096
@@ -941,7 +943,7 @@ class _Script:
             "start": (now + timedelta(days=60)).isoformat(), "end": (now + timedelta(days=61)).isoformat(),
             "reason": "resurfacing"})
         self.api.call("create_photo_upload", "POST", f"{path}/photos", host, json={"content_type": "image/jpeg"})
-        self.api.call("search_driveways", "GET", "/search/driveways",
+        self.api.call("search_driveways", "GET", "/search/driveways", headers={"x-api-key": LOCAL_API_KEY},
                       params={"lat": lat + 0.004, "lng": lng, "radius_m": 2000})
         start = now + timedelta(hours=2)
         self.api.call("quote_booking", "POST", "/bookings/quote", json={

@@ -40,6 +40,9 @@ DUMMY_AWS_ENV = {
 }
 
 
+# The local partner API key (API Gateway generates real ones; this one only opens the local gateway).
+LOCAL_API_KEY = "local-partner-key"
+
 # The simulated driver's car (a made-up VIN in Tesla's format).
 SIM_VIN = "5YJ3E1EA7KF000001"
 
@@ -124,6 +127,7 @@ class LocalCloud:
             self._set_env(self._cognito_env())
             self.gateway = LocalGateway(
                 host=self.host, rest_port=self.ports.rest, websocket_port=self.ports.websocket, stage=self.stage,
+                api_keys=frozenset({LOCAL_API_KEY}),
                 rest_authorizer=self.rest_authorizer or lambda_authorizer("functions.auth.authorizer"),
                 websocket_authorizer=self.websocket_authorizer or lambda_authorizer("functions.auth.ws_authorizer"),
             )
@@ -224,6 +228,7 @@ class LocalCloud:
         return {
             "rest": f"{self.gateway.rest_url}/v1",
             "websocket": self.gateway.websocket_url,
+            "api_key": LOCAL_API_KEY,
             "stripe": os.environ.get("STRIPE_API_BASE"),
             "tesla": os.environ.get("TESLA_API_BASE"),
             "moto": self.moto.endpoint_url,

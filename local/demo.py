@@ -43,6 +43,8 @@ from typing import Any
 import requests
 from aiohttp import ClientSession, WSMsgType
 
+from local.cloud import LOCAL_API_KEY
+
 DEFAULT_URLS = {
     "rest": "http://127.0.0.1:8000/v1",
     "websocket": "ws://127.0.0.1:8001",
@@ -338,7 +340,8 @@ def search_and_book(urls: Urls, narrator: Narrator, driver: User, car: dict[str,
     narrator.say(f"{driver.name} searches near W 6th St & Lavaca St from {start:%H:%M} to {end:%H:%M} UTC")
     query: dict[str, str | float] = {"lat": DESTINATION[0], "lng": DESTINATION[1], "radius_m": 3000,
                                      "start": start.isoformat(), "end": end.isoformat(), "sort": "distance"}
-    found = expect(requests.get(f"{urls.rest}/search/driveways", params=query, timeout=15), 200,
+    found = expect(requests.get(f"{urls.rest}/search/driveways", params=query, timeout=15,
+                                headers={"x-api-key": LOCAL_API_KEY}), 200,
                    doing="searching")["items"]
     # A long-running local cloud also holds earlier runs' listings: this story books today's host.
     mine = [item for item in found if item["driveway_id"] in ours]

@@ -107,11 +107,13 @@ class LocalGateway:
         rest_authorizer: Authorizer | None = None,
         websocket_authorizer: Authorizer | None = None,
         max_workers: int = 64,
+        api_keys: frozenset[str] = frozenset(),
     ):
         self.host = host
         self.rest_port = rest_port
         self.websocket_port = websocket_port
         self.stage = stage
+        self.api_keys = api_keys
         self.rest_authorizer = rest_authorizer
         self.websocket_authorizer = websocket_authorizer
         self.router = RestRouter()
@@ -203,6 +205,10 @@ class LocalGateway:
             # stack maps that gateway response to this same 404 envelope.
             return envelope(404, "not_found", "No such resource.")
         route, path_params = matched
+        if route.api_key and request.headers.get("x-api-key") not in self.api_keys:
+            # API Gateway answers 403 before the function runs (the CDK stack's gateway responses put
+            # it in our envelope).
+            return envelope(403, "forbidden", "Missing or invalid API key (x-api-key).")
         event = await self._rest_event(request, route, path, path_params)
         if route.auth:
             if self.rest_authorizer is None:

@@ -142,3 +142,7 @@ def function_group_id(group: str) -> str:
 
 def state_machine_id(name: str) -> str:
     return f"{pascal(name)}StateMachine"
+
+# Partner API keys (usage plan on the routes flagged api_key).
+PARTNER_USAGE_PLAN = "PartnerUsagePlan"
+APP_API_KEY = "AppApiKey"

@@ -551,3 +551,19 @@ def test_every_asl_file_is_a_logged_traced_standard_machine_invoking_only_the_fu
         for location in references_in(prod, workflow, statement["Resource"])
     }
     assert invoked == {f"driveway-hub-prod-{n}" for n in referenced}
+
+
+def test_partner_routes_need_an_api_key_of_a_throttled_usage_plan(prod: Synthesized) -> None:
+    api = prod.template(c.API_STACK)["Resources"]
+    methods = [r["Properties"] for r in api.values() if r["Type"] == "AWS::ApiGateway::Method"
+               and r["Properties"]["HttpMethod"] != "OPTIONS"]
+    keyed = [m for m in methods if m.get("ApiKeyRequired")]
+    assert len(keyed) == len([r for r in ROUTES if r.kind == "rest" and r.api_key]) >= 1
+    plans = [r["Properties"] for r in api.values() if r["Type"] == "AWS::ApiGateway::UsagePlan"]
+    assert len(plans) == 1
+    assert plans[0]["Throttle"]["RateLimit"] > 0 and plans[0]["Throttle"]["BurstLimit"] > 0
+    assert plans[0]["Quota"]["Period"] == "MONTH"
+    assert plans[0]["ApiStages"]
+    assert any(r["Type"] == "AWS::ApiGateway::UsagePlanKey" for r in api.values())
+    # No key value in the template: API Gateway generates it.
+    assert all("Value" not in r["Properties"] for r in api.values() if r["Type"] == "AWS::ApiGateway::ApiKey")

@@ -16,6 +16,7 @@ import requests
 
 from driveway_hub.config import get_settings
 from driveway_hub.domain.pricing import Rates, quote
+from local.cloud import LOCAL_API_KEY
 
 pytestmark = pytest.mark.integration
 
@@ -69,7 +70,9 @@ def window(days_ahead: int, hours: int) -> tuple[str, str]:
 def search(api: str, start: str, end: str, headers: dict[str, str] | None = None, **params: Any) -> requests.Response:
     query: dict[str, Any] = {"lat": SPOT[0] + 0.002, "lng": SPOT[1], "radius_m": 1000, "start": start, "end": end}
     query |= params
-    return requests.get(f"{api}/search/driveways", params=query, headers=headers or {}, timeout=30)
+    # Search is the partner door: API Gateway (and the local gateway) require the API key.
+    return requests.get(f"{api}/search/driveways", params=query,
+                        headers={"x-api-key": LOCAL_API_KEY, **(headers or {})}, timeout=30)
 
 
 def fields(response: requests.Response) -> list[str]:

@@ -157,3 +157,14 @@ def test_malformed_json_gets_400_in_the_envelope_never_500(api: str, body: str) 
     error = response.json()["error"]
     assert error["code"] in ("malformed_json", "invalid_request")
     assert set(error) == {"code", "message", "details"}
+
+
+def test_partner_search_needs_the_api_key(api: str) -> None:
+    from local.cloud import LOCAL_API_KEY
+
+    query = {"lat": 30.27, "lng": -97.74, "radius_m": 500}
+    refused = requests.get(f"{api}/search/driveways", params=query, timeout=10)
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "forbidden"
+    allowed = requests.get(f"{api}/search/driveways", params=query, headers={"x-api-key": LOCAL_API_KEY}, timeout=10)
+    assert allowed.status_code == 200

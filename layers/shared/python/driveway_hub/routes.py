@@ -37,6 +37,8 @@ class Route:
     # Non-table access the function needs, each granted narrowly by CDK and configured by env:
     # "websocket", "workflow:start|stop|callback", "photos", "tesla_tokens", "secret:stripe|tesla|telemetry".
     uses: tuple[str, ...] = ()
+    # Partner door: API Gateway requires an API key (usage plan with throttling and a quota).
+    api_key: bool = False
 
     @property
     def handler(self) -> str:
@@ -98,7 +100,7 @@ ROUTES: tuple[Route, ...] = (
     Route("create_photo_upload", "rest", "functions.driveways.create_photo_upload", "POST",
           "/driveways/{driveway_id}/photos", permission="driveway:manage", tables=("driveways",), uses=("photos",)),
     Route("search_driveways", "rest", "functions.driveways.search_driveways", "GET", "/search/driveways",
-          auth=False, tables=("driveways", "calendars")),
+          auth=False, api_key=True, tables=("driveways", "calendars")),
     Route("quote_booking", "rest", "functions.driveways.quote_booking", "POST", "/bookings/quote",
           auth=False, tables=("driveways", "calendars")),
     # Bookings (issue 5): tables = bookings, calendars, history; payments via Stripe; lifecycle via SFN.
