@@ -36,7 +36,8 @@ class CreateBookingRequest(BaseModel):
     driveway_id: str = Field(min_length=1, max_length=64)
     start: datetime
     end: datetime
-    vehicle_id: str | None = Field(default=None, max_length=64)
+    # min_length: an empty id is bad input (400), not a DynamoDB key (ValidationException, a 500).
+    vehicle_id: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 def _create(settings: Settings, user_id: str, is_admin: bool, body: dict[str, Any], key: str | None) -> dict[str, Any]:

@@ -10,7 +10,10 @@ from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from driveway_hub import errors
@@ -62,6 +65,19 @@ def validation_details(exc: RequestValidationError) -> tuple[str, str, list[dict
         return "malformed_json", "The request body is not valid JSON.", details
     fields = ", ".join(d["field"] for d in details if d["field"]) or "request"
     return "invalid_request", f"Invalid value for: {fields}.", details
+
+
+UNSUPPORTED_BODY = "The request body must be JSON (Content-Type: application/json)."
+
+
+def unparseable_multipart(event: Mapping[str, Any]) -> bool:
+    """A body declared multipart/form-data without a boundary: Powertools' body parser raises a bare
+    ValueError for it (not a validation error), which would surface as a 500."""
+    if not event.get("body"):
+        return False
+    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    content_type = headers.get("content-type", "").lower()
+    return content_type.startswith("multipart/form-data") and "boundary=" not in content_type
 
 
 def route_for_event(event: Mapping[str, Any]) -> Route | None:
@@ -123,6 +139,8 @@ class RouteResolver(APIGatewayRestResolver):
             except errors.DomainError as exc:
                 logger.info("request refused", extra={"route": route.name, "code": exc.code})
                 return _proxy_error(exc)
+        if unparseable_multipart(event):
+            return _proxy_error(errors.InvalidInput(UNSUPPORTED_BODY, code="unsupported_content_type"))
         return super().resolve(event, context)
 
 
@@ -136,6 +154,13 @@ def make_resolver(route_name: str | None = None) -> APIGatewayRestResolver:
         # The contract prefers 400 for bad input; 422 would also be allowed, but one status is simpler.
         code, message, details = validation_details(exc)
         return error_response(HTTPStatus.BAD_REQUEST, code, message, details)
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported(exc: RequestUnsupportedContentType) -> Response:
+        # JSON everywhere (api.md): a body sent as text/plain, XML, ... is the client's mistake, not a 500.
+        details = [{"field": "body", "message": err.get("msg", "unsupported"), "type": err.get("type")}
+                   for err in exc.errors()]
+        return error_response(HTTPStatus.BAD_REQUEST, "unsupported_content_type", UNSUPPORTED_BODY, details)
 
     @app.exception_handler(errors.DomainError)
     def _domain(exc: errors.DomainError) -> Response:
