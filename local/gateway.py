@@ -167,11 +167,11 @@ class LocalGateway:
 
     async def _startup(self) -> None:
         rest = web.Application(client_max_size=10 * 1024 * 1024)
-        rest.router.add_route("*", "/{tail:.*}", self._handle_rest)
+        rest.router.add_route("*", "/{tail:[\\s\\S]*}", self._handle_rest)
         websocket = web.Application()
         websocket.router.add_route("*", "/{stage}/@connections/{connection_id}", self._handle_connections)
         websocket.router.add_route("*", "/@connections/{connection_id}", self._handle_connections)
-        websocket.router.add_get("/{tail:.*}", self._handle_websocket)
+        websocket.router.add_get("/{tail:[\\s\\S]*}", self._handle_websocket)
         for app, attr in ((rest, "rest_port"), (websocket, "websocket_port")):
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
