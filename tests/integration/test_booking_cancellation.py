@@ -89,3 +89,53 @@ def test_deleting_the_driver_account_cancels_their_future_bookings_with_the_poli
     seen_by_host = requests.get(f"{api}/bookings/{booking_id}", headers=_auth(host), timeout=10).json()
     assert seen_by_host["status"] == "CANCELLED"
     assert seen_by_host["refund"]["amount_cents"] == created["booking"]["price"]["total_cents"]
+
+
+def test_fifty_drivers_racing_for_one_slot_over_http_exactly_one_wins(
+    local_cloud: LocalCloud, api: str, driver: dict[str, str], listing: str
+) -> None:
+    import threading
+    from datetime import timedelta
+
+    start = local_cloud.clock.now() + timedelta(days=20)
+    barrier = threading.Barrier(50)
+    answers: list[tuple[int, str]] = []
+    lock = threading.Lock()
+
+    def attempt(i: int) -> None:
+        begin = start + timedelta(minutes=i % 30)  # every window overlaps every other
+        body = {"driveway_id": listing, "start": begin.isoformat(), "end": (begin + timedelta(hours=2)).isoformat()}
+        barrier.wait(timeout=30)
+        response = requests.post(f"{api}/bookings", json=body, headers=_auth(driver), timeout=60)
+        code = response.json().get("error", {}).get("code", "") if response.status_code != 201 else ""
+        with lock:
+            answers.append((response.status_code, code))
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(answers).count((201, "")) == 1, answers
+    assert sorted(answers).count((409, "slot_unavailable")) == 49, answers
+    winner = requests.get(f"{api}/bookings", params={"role": "driver", "status": "PENDING_PAYMENT"},
+                          headers=_auth(driver), timeout=10).json()["items"]
+    for booking in winner:
+        requests.post(f"{api}/bookings/{booking['booking_id']}/cancel", headers=_auth(driver), timeout=10)
+
+
+def test_a_declined_card_fails_the_booking_releases_the_slot_and_the_driver_can_book_again(
+    local_cloud: LocalCloud, api: str, driver: dict[str, str], listing: str
+) -> None:
+    created = _book(local_cloud, api, driver, listing, hours_ahead=24 * 30)
+    booking_id = created["booking"]["booking_id"]
+    declined = _pay(local_cloud, created, card="pm_card_chargeDeclined")
+    assert declined.status_code == 402
+    assert declined.json()["error"]["code"] == "card_declined"
+    _wait_for(api, driver, booking_id, "PAYMENT_FAILED")
+    assert local_cloud.stripe is not None
+    assert local_cloud.stripe.get(created["payment"]["payment_intent_id"])["status"] == "canceled"
+    again = _book(local_cloud, api, driver, listing, hours_ahead=24 * 30)  # the same slot, free again
+    assert _pay(local_cloud, again).status_code == 200
+    _wait_for(api, driver, again["booking"]["booking_id"], "CONFIRMED")
+    requests.post(f"{api}/bookings/{again['booking']['booking_id']}/cancel", headers=_auth(driver), timeout=10)

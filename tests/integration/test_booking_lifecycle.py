@@ -11,7 +11,7 @@ and the money adds up: driver charged the total, host paid total minus the fee, 
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -193,3 +193,41 @@ def _wait_until_waiting(local_cloud: LocalCloud, booking_id: str) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("payment step never started")
+
+
+def test_a_car_still_parked_after_end_and_grace_is_charged_the_overstay_off_session(
+    local_cloud: LocalCloud, api: str, driver: dict[str, str], host: dict[str, str], listing: str
+) -> None:
+    created = _book(local_cloud, api, driver, listing, hours_ahead=1, hours=1)
+    booking = created["booking"]
+    assert _pay(local_cloud, created).status_code == 200
+    _wait_for(api, driver, booking["booking_id"], "EN_ROUTE")
+    _step(api, driver, booking["booking_id"], "check-in", "PARKING")
+    _step(api, host, booking["booking_id"], "confirm-parked", "PARKED")
+    # The driver never checks out: once the lifecycle waits for departure, time passes the booking's end.
+    _wait_until_step(booking["booking_id"], "departure")
+    end = datetime.fromisoformat(booking["end"])
+    local_cloud.clock.advance_to(end + timedelta(seconds=1))
+    _wait_for(api, driver, booking["booking_id"], "COMPLETED")
+    stripe = local_cloud.stripe
+    assert stripe is not None
+    created_intents = [e["data"]["object"] for e in stripe.events("payment_intent.created")]
+    overstay = [stripe.get(pi["id"]) for pi in created_intents
+                if pi["metadata"] == {"booking_id": booking["booking_id"], "kind": "overstay"}]
+    assert len(overstay) == 1, [pi["metadata"] for pi in created_intents]
+    hourly, fee_bps = 500, 1500
+    assert overstay[0]["amount"] == hourly + (hourly * fee_bps + 5000) // 10000  # one started hour + fee
+    assert overstay[0]["status"] == "succeeded"
+
+
+def _wait_until_step(booking_id: str, step: str) -> None:
+    from driveway_hub.config import get_settings
+    from driveway_hub.data.base import bind_models
+    from driveway_hub.data.bookings import Booking
+
+    bind_models(get_settings())
+    for _ in range(400):
+        if Booking.get(booking_id, consistent_read=True).waiting_for == step:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{step} step never started")
