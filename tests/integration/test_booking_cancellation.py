@@ -4,6 +4,7 @@ the instant clock (used elsewhere to collapse waits) would do as soon as the boo
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -134,8 +135,73 @@ def test_a_declined_card_fails_the_booking_releases_the_slot_and_the_driver_can_
     assert declined.json()["error"]["code"] == "card_declined"
     _wait_for(api, driver, booking_id, "PAYMENT_FAILED")
     assert local_cloud.stripe is not None
-    assert local_cloud.stripe.get(created["payment"]["payment_intent_id"])["status"] == "canceled"
+    stripe = local_cloud.stripe
+    # The status changes first (it releases the slot); the PaymentIntent is cancelled right after.
+    for _ in range(100):
+        if stripe.get(created["payment"]["payment_intent_id"])["status"] == "canceled":
+            break
+        time.sleep(0.05)
+    assert stripe.get(created["payment"]["payment_intent_id"])["status"] == "canceled"
     again = _book(local_cloud, api, driver, listing, hours_ahead=24 * 30)  # the same slot, free again
     assert _pay(local_cloud, again).status_code == 200
     _wait_for(api, driver, again["booking"]["booking_id"], "CONFIRMED")
     requests.post(f"{api}/bookings/{again['booking']['booking_id']}/cancel", headers=_auth(driver), timeout=10)
+
+
+def test_a_non_instant_driveway_waits_for_the_host_who_approves_or_rejects(
+    local_cloud: LocalCloud, api: str, driver: dict[str, str], host: dict[str, str], listing: str
+) -> None:
+    # ``listing`` onboarded the host to payouts; this test lists a second, non-instant driveway.
+    from tests.integration.test_booking_lifecycle import _step
+
+    driveway_id = _driveway(api, host, instant_book=False)
+    approved = _book(local_cloud, api, driver, driveway_id, hours_ahead=24 * 10)
+    assert _pay(local_cloud, approved).status_code == 200
+    _wait_for(api, driver, approved["booking"]["booking_id"], "AWAITING_APPROVAL")
+    # Only the host of the booking may decide.
+    refused = requests.post(f"{api}/bookings/{approved['booking']['booking_id']}/approve", headers=_auth(driver),
+                            timeout=10)
+    assert refused.status_code == 403
+    _step(api, host, approved["booking"]["booking_id"], "approve", "CONFIRMED")
+
+    rejected = _book(local_cloud, api, driver, driveway_id, hours_ahead=24 * 12)
+    assert _pay(local_cloud, rejected).status_code == 200
+    _wait_for(api, driver, rejected["booking"]["booking_id"], "AWAITING_APPROVAL")
+    _step(api, host, rejected["booking"]["booking_id"], "reject", "REJECTED")
+    assert local_cloud.stripe is not None
+    intent = local_cloud.stripe.get(rejected["payment"]["payment_intent_id"])
+    charge = local_cloud.stripe.get(intent["latest_charge"])
+    assert charge["amount_refunded"] == rejected["booking"]["price"]["total_cents"]  # all of it back
+    requests.post(f"{api}/bookings/{approved['booking']['booking_id']}/cancel", headers=_auth(host), timeout=10)
+
+
+def test_extending_a_booking_reprices_it_charges_the_difference_and_refuses_a_conflict(
+    local_cloud: LocalCloud, api: str, driver: dict[str, str], listing: str
+) -> None:
+    from datetime import datetime, timedelta
+
+    first = _book(local_cloud, api, driver, listing, hours_ahead=24 * 40, hours=2)
+    booking_id = first["booking"]["booking_id"]
+    assert _pay(local_cloud, first).status_code == 200
+    _wait_for(api, driver, booking_id, "CONFIRMED")
+    end = datetime.fromisoformat(first["booking"]["end"])
+    blocker = requests.post(f"{api}/bookings", headers=_auth(driver), timeout=20, json={
+        "driveway_id": listing, "start": (end + timedelta(hours=2)).isoformat(),
+        "end": (end + timedelta(hours=3)).isoformat()})
+    assert blocker.status_code == 201, blocker.text
+
+    extended = requests.patch(f"{api}/bookings/{booking_id}", json={"end": (end + timedelta(hours=1)).isoformat()},
+                              headers=_auth(driver), timeout=20)
+    assert extended.status_code == 200, extended.text
+    body = extended.json()
+    assert body["booking"]["end"] == (end + timedelta(hours=1)).isoformat()
+    assert body["booking"]["price"]["total_cents"] > first["booking"]["price"]["total_cents"]
+    difference = body["booking"]["price"]["total_cents"] - first["booking"]["price"]["total_cents"]
+    assert body["payment"]["amount_cents"] == difference and body["payment"]["client_secret"]
+
+    conflict = requests.patch(f"{api}/bookings/{booking_id}", json={"end": (end + timedelta(hours=3)).isoformat()},
+                              headers=_auth(driver), timeout=20)
+    assert conflict.status_code == 409
+    assert conflict.json()["error"]["code"] == "slot_unavailable"
+    for b in (booking_id, blocker.json()["booking"]["booking_id"]):
+        requests.post(f"{api}/bookings/{b}/cancel", headers=_auth(driver), timeout=10)
