@@ -385,6 +385,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     report += [*cost_lines, "", *vendor_lines, ""]
     if search_lines:
         report += [*search_lines, ""]
+    try:  # 7. load (bench/load.py): its own local cloud, real clock, after the session's has stopped
+        from bench import load as load_bench
+
+        report += [*load_bench.section(), ""]
+    except Exception as exc:  # noqa: BLE001 - another module: report, do not stop the bench
+        report += [f"7. LOAD: failed: {type(exc).__name__}: {exc}", ""]
     report += notes(run, session)
     print("\n".join(report))
 

@@ -48,7 +48,7 @@ def _onboard(api: str, host: dict[str, str]) -> None:
 
 
 def _driveway(api: str, host: dict[str, str], *, instant_book: bool = True) -> str:
-    body = {
+    body: dict[str, Any] = {
         "title": "Wide driveway near the Capitol", "description": "Fits an SUV.",
         "address": {"line1": "1100 Congress Ave", "city": "Austin", "region": "TX", "postal_code": "78701",
                     "country": "US"},
@@ -71,7 +71,8 @@ def listing(api: str, host: dict[str, str]) -> str:
 def _book(local_cloud: LocalCloud, api: str, driver: dict[str, str], driveway_id: str, *, hours_ahead: float,
           hours: float = 3) -> dict[str, Any]:
     start = local_cloud.clock.now() + timedelta(hours=hours_ahead)
-    body = {"driveway_id": driveway_id, "start": start.isoformat(), "end": (start + timedelta(hours=hours)).isoformat()}
+    body: dict[str, Any] = {"driveway_id": driveway_id, "start": start.isoformat(),
+                            "end": (start + timedelta(hours=hours)).isoformat()}
     response = requests.post(f"{api}/bookings", json=body, headers=_auth(driver), timeout=20)
     assert response.status_code == 201, response.text
     return dict(response.json())
