@@ -751,7 +751,7 @@ def _path_template(path: str) -> str:
 
 
 @contextlib.contextmanager
-def _output_to(path: str) -> Iterator[None]:
+def output_to(path: str) -> Iterator[None]:
     """Send this process's stdout and stderr (file descriptors 1 and 2: the handlers' JSON logs, moto's and
     the SDKs' warnings) to ``path`` while the session runs; the report stays readable."""
     import os
@@ -801,7 +801,7 @@ def run_session(*, drive_km: float = 5.0, log_path: str | None = None) -> Sessio
             rest_authorizer=_counting_authorizer(recorder, "functions.auth.authorizer", "authorizer"),
             websocket_authorizer=_counting_authorizer(recorder, "functions.auth.ws_authorizer", "ws_authorizer"),
         )
-        with _output_to(log_path), attribution.running(BENCH), _counting_gateway(recorder), cloud, \
+        with output_to(log_path), attribution.running(BENCH), _counting_gateway(recorder), cloud, \
                 _counting_trigger(recorder), _tesla(cloud, drive_km) as sim:
             _Script(cloud, sim, attribution, counter, recorder, result).run()
     except Exception as exc:  # noqa: BLE001 - the bench reports what it could not measure, it does not stop

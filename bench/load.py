@@ -38,6 +38,8 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
+from bench.dynamodb_work import output_to
+
 if TYPE_CHECKING:
     from local.cloud import LocalCloud
 
@@ -236,24 +238,6 @@ def _cancel_all(api: str, created: list[tuple[str, str]], workers: int) -> int:
     return failed
 
 
-@contextlib.contextmanager
-def _output_to(path: str) -> Iterator[None]:
-    """File descriptors 1 and 2 (the handlers' JSON logs, moto's warnings) to ``path`` meanwhile."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    os.dup2(target, 1)
-    os.dup2(target, 2)
-    try:
-        yield
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in (target, *saved):
-            os.close(fd)
 
 
 @contextlib.contextmanager
@@ -277,7 +261,7 @@ def run(cloud: LocalCloud | None = None, *, duration_s: float = DEFAULT_DURATION
         raise ValueError("duration, workers and driveways must be positive")
     log_path = log_path or str(Path(tempfile.gettempdir()) / "driveway-hub-load.log")
     wall = time.perf_counter()
-    with _output_to(log_path), _cloud(cloud) as running:
+    with output_to(log_path), _cloud(cloud) as running:
         api = str(running.urls["rest"])
         setup = time.perf_counter()
         host = _user(api, "host")

@@ -16,7 +16,7 @@ from typing import Any
 
 import requests
 
-from driveway_hub.adapters.notifier import NotifierPort, WebSocketNotifier
+from driveway_hub.adapters.notifier import NotifierPort
 from driveway_hub.adapters.workflow import StepFunctionsWorkflow
 from driveway_hub.aws import client
 from driveway_hub.clock import utcnow
@@ -31,7 +31,6 @@ from driveway_hub.data.vehicles import (
     set_profile_tesla_linked,
 )
 from driveway_hub.domain.bookings import BookingContext, observe
-from driveway_hub.observability import logger
 from driveway_hub.tesla.fleet_client import (
     DEFAULT_AUTHORIZE_URL,
     DEFAULT_FLEET_API_BASE,
@@ -155,17 +154,11 @@ def workflow(settings: Settings) -> StepFunctionsWorkflow:
     return StepFunctionsWorkflow(settings.state_machine_arn or "")
 
 
-class _NoNotifier:
-    def publish(self, user_ids: Any, event: dict[str, Any]) -> int:
-        logger.warning("live event dropped: WEBSOCKET_MANAGEMENT_URL is not set", extra={"type": event.get("type")})
-        return 0
-
-
 def notifier(settings: Settings) -> NotifierPort:
+    from driveway_hub import booking_runtime  # the one notifier factory (and its "not configured" stand-in)
+
     bind_models(settings)
-    if not settings.websocket_management_url:
-        return _NoNotifier()
-    return WebSocketNotifier(settings.websocket_management_url)
+    return booking_runtime.notifier(settings)
 
 
 def places(settings: Settings) -> DrivewayPlaces:
