@@ -310,12 +310,14 @@ class BookingRepository:
         raise InvalidState("booking changed concurrently too many times; try again")
 
     def update_fields(self, booking: Booking, now: datetime, **fields: Any) -> Booking:
-        """Set non-status fields (payment ids, task token) on the current status only."""
+        """Set non-status fields (payment ids, execution ARN, details) of an existing booking."""
         actions: list[Action] = [Booking.updated_at.set(_iso(now))]
         for name, value in fields.items():
             attribute = getattr(Booking, name)
             actions.append(attribute.remove() if value is None else attribute.set(value))
-        booking.update(actions=actions, condition=Booking.status == booking.status)
+        # Not conditioned on the status: these fields never decide a transition, and the status may move
+        # concurrently (a fast webhook or cancel) between reading the booking and recording its ids.
+        booking.update(actions=actions, condition=Booking.booking_id.exists())
         return booking
 
     def park_token(self, booking_id: str, waiting_for: str, token: str, now: datetime) -> None:
