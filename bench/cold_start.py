@@ -1,18 +1,27 @@
 """Cold start per function: whole-process import time and peak RSS, median over fresh processes.
 
-Each sample is a new ``python -c`` process that times ``import <module>`` with ``time.perf_counter`` and
-reports its peak RSS (``VmHWM`` from ``/proc/self/status``; ``resource.getrusage`` elsewhere), which is
-what a Lambda cold start pays before the first event (INIT). The environment is the one a deployed function has
-(``driveway_hub.config.env_for(stage)``, dummy credentials, ``LAMBDA_TASK_ROOT`` so Powertools' Tracer
-behaves as on Lambda, i.e. imports and patches the X-Ray SDK), never the parent's.
+Each sample is a new ``python -c`` process that times ``import <module>`` with ``time.perf_counter`` (and
+its CPU time with ``time.process_time``) and reports its peak RSS (``VmHWM`` from ``/proc/self/status``;
+``resource.getrusage`` elsewhere), which is what a Lambda cold start pays before the first event (INIT).
+Imports a handler defers to its first invocation are not in the figure. The environment is the one a
+deployed function has (``driveway_hub.config.env_for(stage)``, dummy credentials, ``LAMBDA_TASK_ROOT`` so
+Powertools' Tracer behaves as on Lambda, i.e. loads the X-Ray SDK), never the parent's.
 
 The baseline is the smallest useful handler: ``import boto3`` and ``from aws_lambda_powertools import
 Logger``. A ratio above ``TARGET_RATIO`` (issue #8: 1.5x) is flagged.
 
-Fairness on a small machine: at most ``workers`` (default 2) children run at once, samples are taken in
-rounds (every module once, then again) so a noisy moment hits all modules alike, and one untimed warm-up
-process imports everything first so no sample pays for writing ``.pyc`` files. Other load on the machine
-(other test suites) still inflates medians: the best of the samples is reported beside the median.
+Fairness on a small, shared machine (2 cores):
+
+- one child at a time by default (``WORKERS``): two children on two cores compete with each other and with
+  the parent, and a module's sample then depends on what its neighbour happened to import;
+- ``RUNS`` (7) rounds; each round samples every module once in its own shuffled (seeded, reproducible)
+  order, so a noisy moment or a position effect does not always hit the same modules;
+- the baseline is interleaved: sampled at the start of every round and again after every
+  ``BASELINE_EVERY`` modules, so its median is taken over the same moments as the modules' (a
+  baseline measured only at the start of each round would see different load than the modules);
+- the ratio is of medians (best samples are reported beside them); each child's CPU time is recorded
+  too (``cpu_s``): it is far less sensitive to other load on the machine than wall time;
+- one untimed warm-up process imports everything first, so no sample pays for writing ``.pyc`` files.
 
 Caveats, printed with the figures: the interpreter is the local 3.11 and packages come from ``.venv`` (Lambda
 runs 3.12 with the dependency layer); ``.pyc`` files exist locally while CDK's assets exclude them, so on
@@ -24,6 +33,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -35,6 +45,9 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TARGET_RATIO = 1.5
+RUNS = 7
+WORKERS = 1
+BASELINE_EVERY = 16  # modules between two baseline samples within a round
 BASELINE = "baseline (boto3 + Logger)"
 BASELINE_CODE = "import boto3\nfrom aws_lambda_powertools import Logger"
 AUTHORIZER_MODULES = ("functions.auth.authorizer", "functions.auth.ws_authorizer")
@@ -44,16 +57,16 @@ AUTHORIZER_MODULES = ("functions.auth.authorizer", "functions.auth.ws_authorizer
 # forked parent's image from before exec (a big bench process would show as every child's peak).
 _CHILD = """
 import json, resource, sys, time
-started = time.perf_counter()
+started, cpu_started = time.perf_counter(), time.process_time()
 exec(compile(sys.argv[1], "<cold-start>", "exec"))
-seconds = time.perf_counter() - started
+seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
 peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 try:
     with open("/proc/self/status") as status:
         peak_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
 except (OSError, StopIteration, ValueError):
     pass
-print(json.dumps({"seconds": seconds, "max_rss_kb": peak_kb}))
+print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "max_rss_kb": peak_kb}))
 """
 
 
@@ -75,6 +88,7 @@ class Measure:
     seconds: list[float] = field(default_factory=list)
     rss_mb: list[float] = field(default_factory=list)
     error: str | None = None
+    cpu_seconds: list[float] = field(default_factory=list)
 
     @property
     def median_s(self) -> float:
@@ -86,14 +100,20 @@ class Measure:
         return min(self.seconds) if self.seconds else math.nan
 
     @property
+    def median_cpu_s(self) -> float:
+        """Median CPU time (user + system) of the samples: what other load on the machine disturbs least."""
+        return statistics.median(self.cpu_seconds) if self.cpu_seconds else math.nan
+
+    @property
     def peak_rss_mb(self) -> float:
         """Median over the samples of each process's peak RSS."""
         return statistics.median(self.rss_mb) if self.rss_mb else math.nan
 
     def to_dict(self) -> dict[str, Any]:
         return {"median_s": round(self.median_s, 4), "min_s": round(self.min_s, 4),
-                "peak_rss_mb": round(self.peak_rss_mb, 1), "samples_s": [round(s, 4) for s in self.seconds],
-                "error": self.error}
+                "median_cpu_s": round(self.median_cpu_s, 4), "peak_rss_mb": round(self.peak_rss_mb, 1),
+                "samples_s": [round(s, 4) for s in self.seconds],
+                "samples_cpu_s": [round(s, 4) for s in self.cpu_seconds], "error": self.error}
 
 
 def lambda_env(stage: str = "dev", function_name: str = "cold-start") -> dict[str, str]:
@@ -124,7 +144,7 @@ def route_targets() -> list[Target]:
 
 def sample(target: Target, env: Mapping[str, str], python: str = sys.executable,
            timeout_s: float = 60) -> dict[str, Any]:
-    """One fresh process importing ``target``: ``{"seconds", "max_rss_kb"}`` or ``{"error"}``."""
+    """One fresh process importing ``target``: ``{"seconds", "cpu_seconds", "max_rss_kb"}`` or ``{"error"}``."""
     try:
         done = subprocess.run(
             [python, "-c", _CHILD, target.code], env=dict(env), cwd=REPO_ROOT, capture_output=True, text=True,
@@ -139,26 +159,43 @@ def sample(target: Target, env: Mapping[str, str], python: str = sys.executable,
     return result
 
 
-def measure(targets: Sequence[Target], *, runs: int = 5, workers: int = 2, env: Mapping[str, str] | None = None,
-            python: str = sys.executable, warm: bool = True,
-            progress: Callable[[str], None] | None = None) -> dict[str, Measure]:
-    """Median import time and peak RSS of each target over ``runs`` fresh processes, ``workers`` at a time."""
+def measure(targets: Sequence[Target], *, runs: int = RUNS, workers: int = WORKERS,
+            env: Mapping[str, str] | None = None, python: str = sys.executable, warm: bool = True,
+            progress: Callable[[str], None] | None = None, baseline: str | None = None,
+            seed: int = 8) -> dict[str, Measure]:
+    """Median import time and peak RSS of each target over ``runs`` rounds of fresh processes, ``workers``
+    at a time. Each round visits the targets in its own shuffled order; the target labelled ``baseline``
+    (if any) is sampled at the start of each round and again after every ``BASELINE_EVERY`` targets."""
     env = dict(env) if env is not None else lambda_env()
     measures = {t.label: Measure(t.label) for t in targets}
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         if warm:  # untimed: no measured sample pays for writing .pyc files
             sample(_warm_up(targets), env, python, timeout_s=300)
         for round_number in range(runs):
-            for target, answer in zip(targets, pool.map(lambda t: sample(t, env, python), targets), strict=True):
+            order = schedule(targets, random.Random(seed + round_number), baseline)
+            for target, answer in zip(order, pool.map(lambda t: sample(t, env, python), order), strict=True):
                 m = measures[target.label]
                 if "error" in answer:
                     m.error = str(answer["error"])
                     continue
                 m.seconds.append(float(answer["seconds"]))
+                m.cpu_seconds.append(float(answer.get("cpu_seconds", math.nan)))
                 m.rss_mb.append(float(answer["max_rss_kb"]) / 1024)
             if progress:
                 progress(f"cold start: round {round_number + 1}/{runs} done")
     return measures
+
+
+def schedule(targets: Sequence[Target], rng: random.Random, baseline: str | None = None) -> list[Target]:
+    """One round: every target once in a shuffled order, with the baseline first and after every
+    ``BASELINE_EVERY`` other targets."""
+    base = [t for t in targets if t.label == baseline]
+    others = [t for t in targets if t.label != baseline]
+    rng.shuffle(others)
+    order: list[Target] = []
+    for start in range(0, max(len(others), 1), BASELINE_EVERY):
+        order += base + others[start:start + BASELINE_EVERY]
+    return order
 
 
 def _warm_up(targets: Sequence[Target]) -> Target:
@@ -177,6 +214,7 @@ class Row:
     best_ratio: float
     flagged: bool
     error: str | None
+    cpu_ratio: float = math.nan  # ratio of median CPU times: the least disturbed by other load
 
 
 def compare(measures: Mapping[str, Measure], baseline: str = BASELINE,
@@ -185,18 +223,22 @@ def compare(measures: Mapping[str, Measure], baseline: str = BASELINE,
     base = measures.get(baseline)
     base_s = base.median_s if base is not None and base.seconds else math.nan
     base_best = base.min_s if base is not None and base.seconds else math.nan
+    base_cpu = base.median_cpu_s if base is not None and base.cpu_seconds else math.nan
     rows = []
     for label, m in measures.items():
         if label == baseline:
             continue
         ratio = m.median_s / base_s if m.seconds and base_s > 0 else math.nan
         best_ratio = m.min_s / base_best if m.seconds and base_best > 0 else math.nan
-        rows.append(Row(label, m.median_s, m.min_s, m.peak_rss_mb, ratio, best_ratio, ratio > target_ratio, m.error))
+        cpu_ratio = m.median_cpu_s / base_cpu if m.cpu_seconds and base_cpu > 0 else math.nan
+        rows.append(Row(label, m.median_s, m.min_s, m.peak_rss_mb, ratio, best_ratio, ratio > target_ratio, m.error,
+                        cpu_ratio))
     rows.sort(key=lambda r: (math.isnan(r.median_s), 0.0 if math.isnan(r.median_s) else -r.median_s))
     return base, rows
 
 
-def run(runs: int = 5, workers: int = 2, progress: Callable[[str], None] | None = None) -> dict[str, Measure]:
-    """The bench's cold-start figures: the baseline and every function of the route table."""
+def run(runs: int = RUNS, workers: int = WORKERS,
+        progress: Callable[[str], None] | None = None) -> dict[str, Measure]:
+    """The bench's cold-start figures: the baseline (interleaved) and every function of the route table."""
     targets = [Target(BASELINE, BASELINE_CODE), *route_targets()]
-    return measure(targets, runs=runs, workers=workers, progress=progress)
+    return measure(targets, runs=runs, workers=workers, progress=progress, baseline=BASELINE)

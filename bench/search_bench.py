@@ -9,8 +9,8 @@ p50/p95, read amplification (items read / items within the radius) p50/p95, and 
     .venv/bin/python -m bench.search_bench            # 10,000 driveways, 200 searches
     .venv/bin/python -m bench.search_bench 2000 60    # smaller
 
-Counts are deterministic (fixed seeds); the timings are moto's, not DynamoDB's: moto answers an index
-Query by sorting the whole table, so they say nothing about production latency.
+Counts are deterministic (fixed seeds); the timings are moto's (with ``local.moto_dynamodb``'s per-partition
+cache), not DynamoDB's, so they say nothing about production latency.
 """
 
 from __future__ import annotations
@@ -186,9 +186,10 @@ def moto_tables() -> Iterator[None]:
 
     from driveway_hub.config import env_for, settings_from_env
     from driveway_hub.data.base import bind_models
+    from local.moto_dynamodb import patched_dynamodb
     from local.resources import create_tables
 
-    with mock_aws():
+    with mock_aws(), patched_dynamodb():
         create_tables(boto3.client("dynamodb", region_name="us-east-1"), "local")
         bind_models(settings_from_env(env_for("local")))
         yield

@@ -23,7 +23,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from driveway_hub.routes import API_STAGE, REST_ROUTES, WEBSOCKET_ROUTES, Route
+from driveway_hub.routes import API_STAGE, REST_ROUTES, WEBSOCKET_ROUTES, Route, routes_for
 from local.lambda_runtime import invoke
 
 # An authorizer takes the event built for the route and returns the context API Gateway would add
@@ -116,7 +116,8 @@ class LocalGateway:
         self.api_keys = api_keys
         self.rest_authorizer = rest_authorizer
         self.websocket_authorizer = websocket_authorizer
-        self.router = RestRouter()
+        # Only the routes this stage serves (Route.stages): the local cloud has the dev-only ones too.
+        self.router = RestRouter(routes_for(stage, REST_ROUTES))
         self.websocket_routes = {r.route_key: r for r in WEBSOCKET_ROUTES}
         self.stats = GatewayStats()
         self._sockets: dict[str, _Socket] = {}

@@ -48,6 +48,7 @@ from moto.server import ThreadedMotoServer
 from driveway_hub.routes import function_name_to_route
 from local import resources
 from local.clock import MotoInternalsChanged, VirtualClock
+from local.moto_dynamodb import patched_dynamodb
 
 LOG = logging.getLogger(__name__)
 
@@ -176,6 +177,7 @@ class MotoCloud:
         self._previous_config: dict[str, Any] = {}
         self._original_invoke: Any = None
         self._installed_clock = False
+        self._dynamodb_patch: contextlib.AbstractContextManager[None] | None = None
         self._previous_werkzeug_level: int | None = None
 
     # ------------------------------------------------------------------------------------- lifecycle
@@ -207,6 +209,9 @@ class MotoCloud:
             self._moto_api("config", _LOCAL_CONFIG)
             self._original_invoke = original_invoke
             backend_class.invoke = _dispatching_invoke
+            # One DynamoDB request at a time, as isolated as DynamoDB's (local/moto_dynamodb.py).
+            self._dynamodb_patch = patched_dynamodb()
+            self._dynamodb_patch.__enter__()
             if self.clock is not None and not self.clock.is_installed:
                 self.clock.install()
                 self._installed_clock = True
@@ -221,6 +226,9 @@ class MotoCloud:
         if self._installed_clock and self.clock is not None:
             self.clock.uninstall()
             self._installed_clock = False
+        if self._dynamodb_patch is not None:
+            self._dynamodb_patch.__exit__(None, None, None)
+            self._dynamodb_patch = None
         if self._original_invoke is not None:
             backend_class, _ = _lambda_simple_invoke(check=False)
             backend_class.invoke = self._original_invoke

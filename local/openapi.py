@@ -1,5 +1,9 @@
 """`python -m local.openapi`: build the API's ONE OpenAPI 3.1 document from the code and write
-docs/openapi.json (sorted keys, stable; tests/unit/test_openapi_drift.py fails when it is stale).
+docs/openapi.json and its packaged copy driveway_hub/openapi.json, which GET /v1/docs serves (sorted
+keys, stable; tests/unit/test_openapi_drift.py fails when either is stale).
+
+The document is the contract every stage serves: routes limited to some stages (``Route.stages``: the
+docs page itself, dev and local only) are tooling and stay out of it.
 
 Every REST route of the route table (driveway_hub.routes) is one Lambda function with its own
 Powertools resolver (``module.app``). Each resolver documents its one operation with
@@ -39,6 +43,8 @@ from driveway_hub.routes import API_STAGE, REST_ROUTES, Route
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC_PATH = ROOT / "docs" / "openapi.json"
+# The same bytes, shipped in the shared layer for functions.api.get_docs (it cannot import every handler).
+PACKAGED_SPEC_PATH = ROOT / "layers" / "shared" / "python" / "driveway_hub" / "openapi.json"
 REGENERATE = "python -m local.openapi"
 
 TITLE = "Driveway-Hub API"
@@ -243,7 +249,15 @@ def security_schemes(routes: tuple[Route, ...]) -> dict[str, Any]:
     return schemes
 
 
-def build_spec(routes: tuple[Route, ...] = REST_ROUTES) -> dict[str, Any]:
+def documented_routes(routes: tuple[Route, ...] = REST_ROUTES) -> tuple[Route, ...]:
+    """The REST routes the document describes: those every stage serves (``stages`` is None)."""
+    return tuple(route for route in routes if route.stages is None)
+
+
+DOCUMENTED_ROUTES = documented_routes()
+
+
+def build_spec(routes: tuple[Route, ...] = DOCUMENTED_ROUTES) -> dict[str, Any]:
     """The OpenAPI 3.1 document of every REST route, merged in route-table order."""
     paths: dict[str, dict[str, Any]] = {}
     schemas: dict[str, Any] = {ERROR_SCHEMA: error_schema()}
@@ -293,22 +307,25 @@ def render(spec: dict[str, Any] | None = None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=REGENERATE, description="Write the OpenAPI document built from the code.")
-    parser.add_argument("--output", type=Path, default=SPEC_PATH, help=f"default: {SPEC_PATH.relative_to(ROOT)}")
-    parser.add_argument("--check", action="store_true", help="exit 1 if the file differs from the code")
+    defaults = (SPEC_PATH, PACKAGED_SPEC_PATH)
+    parser.add_argument("--output", type=Path, action="append",
+                        help=f"default: {' and '.join(str(p.relative_to(ROOT)) for p in defaults)}")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a file differs from the code")
     args = parser.parse_args(argv)
     text = render()
-    current = args.output.read_text(encoding="utf-8") if args.output.exists() else None
-    if args.check:
+    operations = sum(len(item) for item in json.loads(text)["paths"].values())
+    stale = 0
+    for output in args.output or defaults:
+        current = output.read_text(encoding="utf-8") if output.exists() else None
+        if args.check:
+            if current != text:
+                print(f"{output} is stale: run `{REGENERATE}`", file=sys.stderr)
+                stale += 1
+            continue
         if current != text:
-            print(f"{args.output} is stale: run `{REGENERATE}`", file=sys.stderr)
-            return 1
-        return 0
-    if current != text:
-        args.output.write_text(text, encoding="utf-8")
-    spec = json.loads(text)
-    operations = sum(len(item) for item in spec["paths"].values())
-    print(f"wrote {args.output} ({operations} operations)" if current != text else f"{args.output} is up to date")
-    return 0
+            output.write_text(text, encoding="utf-8")
+        print(f"wrote {output} ({operations} operations)" if current != text else f"{output} is up to date")
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":

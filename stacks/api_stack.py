@@ -36,14 +36,16 @@ from constructs import Construct
 
 from driveway_hub.config import env_for
 from driveway_hub.data.tables import TABLES_BY_ID
-from driveway_hub.routes import API_STAGE, ROUTES, Route
+from driveway_hub.routes import API_STAGE, ROUTES, Route, routes_for
 from stacks import constants as c
+from stacks.api_domain import ApiCustomDomain
 from stacks.data_stack import DataStack
 from stacks.environment import EnvironmentConfig
 from stacks.identity import Identity
 from stacks.nag import acknowledge, acknowledge_wildcard_resource
 from stacks.route_function import ARCHITECTURE, RUNTIME, RouteFunction
 from stacks.triggers import consume_telemetry_stream, schedule_reconciler
+from stacks.waf import RestApiFirewall
 
 
 class Use(StrEnum):
@@ -174,7 +176,7 @@ class ApiStack(cdk.Stack):
         super().__init__(scope, construct_id, **kwargs)
         self.config = config
         self.data = data
-        self.routes = tuple(routes)
+        self.routes = routes_for(config.name, tuple(routes))  # Route.stages: e.g. get_docs is not in prod
         self._state_machine_names = tuple(state_machine_names)
         self._rest_authorizer: apigw.IAuthorizer | None = None
 
@@ -222,6 +224,19 @@ class ApiStack(cdk.Stack):
             if route.kind == "rest":
                 self._add_rest_method(route)
         self._partner_usage_plan()
+        # AWS managed rules and a per-IP rate limit in front of the stage (stacks/waf.py).
+        self.firewall = RestApiFirewall(self, c.FIREWALL, config=config, stage=self.rest_api.deployment_stage)
+        self.api_domain = (
+            ApiCustomDomain(self, c.API_DOMAIN, domain=config.api_domain, rest_api=self.rest_api)
+            if config.api_domain
+            else None
+        )
+        public_key = self.functions.get(c.TESLA_PUBLIC_KEY_ROUTE)
+        if public_key is not None and config.tesla.public_key_pem:
+            # A public key, not a secret. Line breaks escaped: the handler turns "\\n" back into them.
+            public_key.function.add_environment(
+                "TESLA_PUBLIC_KEY_PEM", config.tesla.public_key_pem.strip().replace("\n", "\\n")
+            )
         self._add_websocket_routes()
 
         # Task functions with a trigger of their own, each with a dead-letter queue (alarmed on by
@@ -370,6 +385,27 @@ class ApiStack(cdk.Stack):
             secret = data.secrets[name]
             secret.grant_read(role)
             fn.add_environment(f"{name.upper()}_SECRET_ID", secret.secret_arn)
+            if use is Use.TESLA_SECRET:
+                # Whoever talks to Tesla also needs where (regional base, proxy) and as whom (domain, redirect).
+                for variable, value in self._tesla_environment().items():
+                    fn.add_environment(variable, value)
+
+    def _tesla_environment(self) -> dict[str, str]:
+        """TESLA_* settings (driveway_hub.config) from the context; unset ones keep the code's defaults."""
+        tesla, domain = self.config.tesla, self.config.api_domain
+        callback = next((r.path for r in self.routes if r.name == c.TESLA_CALLBACK_ROUTE), None)
+        redirect = tesla.redirect_uri or (
+            f"https://{domain.domain_name}/{API_STAGE}{callback}" if domain and callback else None
+        )
+        values = {
+            "TESLA_API_BASE": tesla.api_base,
+            "TESLA_AUTH_BASE": tesla.auth_base,
+            "TESLA_COMMAND_BASE": tesla.command_base,
+            # The public key is served at the root of the API's custom domain unless told otherwise.
+            "TESLA_PARTNER_DOMAIN": tesla.partner_domain or (domain.domain_name if domain else None),
+            "TESLA_REDIRECT_URI": redirect,
+        }
+        return {key: value for key, value in values.items() if value}
 
     def _grant_workflow(self, function: RouteFunction, use: Use) -> None:
         if c.BOOKING_LIFECYCLE not in self._state_machine_names:
@@ -458,12 +494,6 @@ class ApiStack(cdk.Stack):
             "AmazonAPIGatewayPushToCloudWatchLogs]",
             "API Gateway's account-level logging role: AWS's managed policy for it is the documented "
             "and maintained set of log permissions for this service-wide role.",
-        )
-        acknowledge(
-            api,
-            "AwsSolutions::AwsSolutions-APIG3",
-            "No WAF yet: stage throttling limits every route and all but the declared public ones "
-            "need a token; a WebACL (AWS managed common rules + rate rule) belongs before public launch.",
         )
         self._request_validator = api.add_request_validator(
             c.REST_REQUEST_VALIDATOR, validate_request_body=True, validate_request_parameters=True

@@ -60,6 +60,14 @@ WEBSOCKET_API = "WebSocketApi"
 WEBSOCKET_STAGE = "WebSocketStage"
 WEBSOCKET_ACCESS_LOGS = "WebSocketApiAccessLogs"
 WEBSOCKET_API_AUTHORIZER = "WebSocketAuthorizer"
+# The REST API's firewall (stacks/waf.py) and optional custom domain (stacks/api_domain.py).
+FIREWALL = "Firewall"
+WEB_ACL = "WebAcl"
+WEB_ACL_ASSOCIATION = "StageAssociation"
+WAF_LOGS = "Logs"
+WAF_LOGGING = "Logging"
+API_DOMAIN = "ApiDomain"
+API_DOMAIN_TARGET_OUTPUT = "ApiDomainTarget"
 IDENTITY = "Identity"
 USER_POOL = "UserPool"
 USER_POOL_CLIENT = "AppClient"
@@ -82,6 +90,10 @@ PRE_TOKEN_GENERATION_FUNCTION = Route(
 RECONCILER_ROUTE = "payments_reconciler"
 RECONCILER_SCHEDULE_MINUTES = 15
 TELEMETRY_CONSUMER_ROUTE = "tesla_telemetry_kinesis"
+# The route that serves the Tesla partner public key (TESLA_PUBLIC_KEY_PEM) at /.well-known/...
+TESLA_PUBLIC_KEY_ROUTE = "tesla_public_key"
+# The OAuth redirect route: its path makes the default TESLA_REDIRECT_URI on a custom domain.
+TESLA_CALLBACK_ROUTE = "tesla_callback"
 DEAD_LETTER_QUEUE = "DeadLetterQueue"
 RECONCILER_SCHEDULE = "Schedule"
 # The state machine whose ARN functions get as STATE_MACHINE_ARN (statemachines/<name>.asl.json).

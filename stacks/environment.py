@@ -44,8 +44,52 @@ class AlarmThresholds(BaseModel):
     api_p95_latency_ms: int = Field(gt=0)
     lambda_errors: int = Field(ge=1, description="errors per function per period")
     state_machine_failed_executions: int = Field(ge=1)
+    # Business metrics (driveway_hub.business_metrics), counts per period.
+    payment_failures: int = Field(ge=1, description="PaymentFailed per period (declined cards included)")
+    tesla_api_unavailable: int = Field(ge=1, description="Tesla 5xx/unreachable answers per period")
+    webhook_signature_failures: int = Field(ge=1, description="refused Stripe/relay signatures per period")
     period_minutes: int = Field(ge=1)
     evaluation_periods: int = Field(ge=1)
+
+
+class WafSettings(BaseModel):
+    """The REST API's web ACL (stacks/waf.py)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Requests per client IP in any 5-minute window before WAF answers 429 (webhooks exempt).
+    rate_limit_per_5min: int = Field(ge=100, le=2_000_000_000)
+
+
+class ApiDomain(BaseModel):
+    """An optional custom domain for the REST API (needs an ACM certificate in the stack's region)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    domain_name: str = Field(max_length=253, pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+    certificate_arn: str = Field(pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[0-9a-f-]+$")
+
+
+class TeslaSettings(BaseModel):
+    """Tesla Fleet API settings the Tesla functions get as TESLA_* variables (driveway_hub.config).
+
+    Secrets (client id/secret, relay HMAC) are in Secrets Manager, never here; every value here is public
+    or an address. Unset values keep the code's defaults (Fleet API NA region, real Tesla auth) or, for
+    the redirect URI and the partner domain, leave linking unconfigured (docs/runbook.md).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    api_base: str | None = Field(default=None, pattern=r"^https://")
+    auth_base: str | None = Field(default=None, pattern=r"^https://")
+    # tesla-http-proxy for signed vehicle commands (an ops component); None sends them to the Fleet API.
+    command_base: str | None = Field(default=None, pattern=r"^https://")
+    # Default: the API's custom domain (the public key must be served at the root of this domain).
+    partner_domain: str | None = None
+    # Default: https://<api custom domain>/v1/tesla/callback. Must match the Tesla developer app.
+    redirect_uri: str | None = Field(default=None, pattern=r"^https://")
+    # The app's EC P-256 public key (PEM), served at /.well-known/appspecific/com.tesla.3p.public-key.pem.
+    public_key_pem: str | None = Field(default=None, pattern=r"^-----BEGIN PUBLIC KEY-----")
 
 
 class EnvironmentConfig(BaseModel):
@@ -76,6 +120,10 @@ class EnvironmentConfig(BaseModel):
     telemetry_parallelization_factor: int = Field(ge=1, le=10)
     access_log_expiry_days: int = Field(ge=1)
     alarms: AlarmThresholds
+    waf: WafSettings
+    # Optional: without a custom domain the API is reached at its execute-api URL only.
+    api_domain: ApiDomain | None = None
+    tesla: TeslaSettings = TeslaSettings()
 
     @field_validator("log_retention_days")
     @classmethod

@@ -1,4 +1,10 @@
-"""Alarms and a dashboard for what the other stacks deploy; alarms notify an encrypted SNS topic."""
+"""Alarms and a dashboard for what the other stacks deploy; alarms notify an encrypted SNS topic.
+
+Besides AWS's own metrics, the business metrics the code emits with Powertools
+(``driveway_hub.business_metrics``: namespace DrivewayHub, dimension ``service``) are alarmed on
+(payment failures, Tesla unavailable, webhook signature failures) and graphed (bookings, payment and
+Tesla command success rates, arrival detection latency, WebSocket connections).
+"""
 
 from __future__ import annotations
 
@@ -14,14 +20,40 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from driveway_hub import business_metrics as bm
 from stacks import constants as c
 from stacks.api_stack import ApiStack
 from stacks.environment import EnvironmentConfig
 
 
+def business_metric(name: str, statistic: str, period: cdk.Duration, label: str | None = None) -> cloudwatch.Metric:
+    """One of driveway_hub.business_metrics, as Powertools publishes it (EMF: namespace + service)."""
+    return cloudwatch.Metric(
+        namespace=bm.NAMESPACE,
+        metric_name=name,
+        dimensions_map={"service": bm.SERVICE},
+        statistic=statistic,
+        period=period,
+        label=label,
+    )
+
+
+def success_rate(succeeded: str, failed: str, period: cdk.Duration, label: str) -> cloudwatch.MathExpression:
+    """100 * S / (S + F) per period; a period with neither has no point (not 0 %, not 100 %)."""
+    return cloudwatch.MathExpression(
+        expression="100 * FILL(s, 0) / (FILL(s, 0) + FILL(f, 0))",
+        using_metrics={
+            "s": business_metric(succeeded, "Sum", period),
+            "f": business_metric(failed, "Sum", period),
+        },
+        label=label,
+        period=period,
+    )
+
+
 class MonitoringStack(cdk.Stack):
-    """API 5xx rate and p95 latency, errors per function, failed executions per state machine and
-    messages in any dead-letter queue."""
+    """API 5xx rate and p95 latency, errors per function, failed executions per state machine, messages
+    in any dead-letter queue, and the business metrics' alarms; a dashboard of all of it."""
 
     def __init__(
         self,
@@ -129,6 +161,34 @@ class MonitoringStack(cdk.Stack):
                 f"State machine {name} failed executions >= {thresholds.state_machine_failed_executions}",
             )
 
+        # --- Business metrics (driveway_hub.business_metrics) --------------------------------------
+        payment_failures = business_metric(bm.PAYMENT_FAILED, "Sum", period)
+        alarm(
+            "payment-failures",
+            payment_failures,
+            thresholds.payment_failures,
+            f"Booking payments failed (PaymentFailed) >= {thresholds.payment_failures} in "
+            f"{thresholds.period_minutes} min: declines spiking or Stripe trouble (docs/payments.md)",
+        )
+        tesla_unavailable = business_metric(bm.TESLA_API_UNAVAILABLE, "Sum", period)
+        alarm(
+            "tesla-api-unavailable",
+            tesla_unavailable,
+            thresholds.tesla_api_unavailable,
+            f"Tesla answered 5xx or could not be reached (TeslaApiUnavailable) >= "
+            f"{thresholds.tesla_api_unavailable} in {thresholds.period_minutes} min: navigation falls back "
+            "to 'drive there yourself'",
+        )
+        signature_failures = business_metric(bm.WEBHOOK_SIGNATURE_FAILURES, "Sum", period)
+        alarm(
+            "webhook-signature-failures",
+            signature_failures,
+            thresholds.webhook_signature_failures,
+            f"Webhooks refused for their signature (WebhookSignatureFailures) >= "
+            f"{thresholds.webhook_signature_failures} in {thresholds.period_minutes} min: a signing secret "
+            "out of step (rotation, docs/runbook.md) or forged requests",
+        )
+
         dashboard = cloudwatch.Dashboard(
             self, c.DASHBOARD, dashboard_name=c.resource_name(config.name, "dashboard")
         )
@@ -154,3 +214,80 @@ class MonitoringStack(cdk.Stack):
             dashboard.add_widgets(
                 cloudwatch.GraphWidget(title="Failed executions", left=executions_failed, width=12)
             )
+        self._business_widgets(dashboard, period, tesla_unavailable, signature_failures)
+        waf = api.firewall
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="WAF requests (REST API)",
+                left=[
+                    cloudwatch.Metric(
+                        namespace="AWS/WAFV2",
+                        metric_name=metric_name,
+                        dimensions_map={"WebACL": waf.web_acl_name, "Region": self.region, "Rule": "ALL"},
+                        statistic="Sum",
+                        period=period,
+                        label=label,
+                    )
+                    for metric_name, label in (("AllowedRequests", "allowed"), ("BlockedRequests", "blocked"),
+                                               ("CountedRequests", "counted"))
+                ],
+                width=24,
+            )
+        )
+
+    @staticmethod
+    def _business_widgets(dashboard: cloudwatch.Dashboard, period: cdk.Duration,
+                          tesla_unavailable: cloudwatch.Metric, signature_failures: cloudwatch.Metric) -> None:
+        connections_sum = business_metric(bm.WEBSOCKET_CONNECTIONS, "Sum", period)
+        connections_samples = business_metric(bm.WEBSOCKET_CONNECTIONS, "SampleCount", period)
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Bookings",
+                left=[
+                    business_metric(bm.BOOKINGS_CREATED, "Sum", period, "created"),
+                    business_metric(bm.BOOKINGS_CONFIRMED, "Sum", period, "confirmed"),
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Payment success rate (%)",
+                left=[success_rate(bm.PAYMENT_SUCCEEDED, bm.PAYMENT_FAILED, period, "payments succeeded %")],
+                left_y_axis=cloudwatch.YAxisProps(min=0, max=100),
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Tesla command success rate (%)",
+                left=[success_rate(bm.TESLA_COMMAND_SUCCEEDED, bm.TESLA_COMMAND_FAILED, period,
+                                   "commands succeeded %")],
+                right=[tesla_unavailable.with_(label="Tesla unavailable (count)")],
+                left_y_axis=cloudwatch.YAxisProps(min=0, max=100),
+                width=8,
+            ),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Arrival detection latency (ms)",
+                left=[
+                    business_metric(bm.ARRIVAL_DETECTION_LATENCY, "p50", period, "p50"),
+                    business_metric(bm.ARRIVAL_DETECTION_LATENCY, "p95", period, "p95"),
+                ],
+                width=8,
+            ),
+            # +1 per $connect and -1 per $disconnect: Sum is the net change, SampleCount both together.
+            cloudwatch.GraphWidget(
+                title="WebSocket connections",
+                left=[
+                    cloudwatch.MathExpression(expression="(n + s) / 2", using_metrics={
+                        "n": connections_samples, "s": connections_sum}, label="opened", period=period),
+                    cloudwatch.MathExpression(expression="(n - s) / 2", using_metrics={
+                        "n": connections_samples, "s": connections_sum}, label="closed", period=period),
+                    connections_sum.with_(label="net change"),
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Webhook signature failures",
+                left=[signature_failures.with_(label="refused signatures")],
+                width=8,
+            ),
+        )

@@ -1,21 +1,22 @@
 """Wiring: the driveway services with their real collaborators, built once per warm container.
 
 Factories take the (frozen, hashable) settings, so a test that changes the environment and clears
-``get_settings`` gets collaborators bound to the new configuration.
+``get_settings`` gets collaborators bound to the new configuration. The data layer (PynamoDB) is
+imported by the factories, on first use, not at cold start (issue #8).
 """
 
 from __future__ import annotations
 
 import uuid
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from driveway_hub import clock
 from driveway_hub.config import Settings
-from driveway_hub.data.base import bind_models
-from driveway_hub.data.bookings import BookingRepository
-from driveway_hub.data.driveways import DynamoCalendarReader, DynamoDrivewayStore, S3PhotoStore
 from driveway_hub.domain.driveways import DrivewayService
+
+if TYPE_CHECKING:
+    from driveway_hub.data.driveways import DynamoCalendarReader, DynamoDrivewayStore, S3PhotoStore
 
 
 def new_id() -> str:
@@ -23,12 +24,19 @@ def new_id() -> str:
 
 
 def store(settings: Settings) -> DynamoDrivewayStore:
+    from driveway_hub.data.base import bind_models
+    from driveway_hub.data.driveways import DynamoDrivewayStore
+
     bind_models(settings)
     return DynamoDrivewayStore()
 
 
 @lru_cache(maxsize=4)
 def calendars(settings: Settings) -> DynamoCalendarReader:
+    from driveway_hub.data.base import bind_models
+    from driveway_hub.data.bookings import BookingRepository
+    from driveway_hub.data.driveways import DynamoCalendarReader
+
     bind_models(settings)
     return DynamoCalendarReader(BookingRepository(settings.region, settings.aws_endpoint_url))
 
@@ -48,6 +56,8 @@ def photos(settings: Settings) -> S3PhotoStore | None:
     """None when the function has no photo bucket (routes that do not declare the photos use)."""
     if not settings.photo_bucket:
         return None
+    from driveway_hub.data.driveways import S3PhotoStore
+
     return S3PhotoStore(_s3(settings.region, settings.aws_endpoint_url), settings.photo_bucket, clock.utcnow)
 
 

@@ -10,6 +10,8 @@ API Gateway runs the authorizer only on ``$connect`` and hands its context to ev
 the connection, so the user is ``requestContext.authorizer.principalId``. Should a deployment not pass
 that context on, the connection record written by ``$connect`` names the user instead; the ownership
 check against the booking is the guard either way.
+
+The data layer (PynamoDB) is imported where it is used, not at cold start (issue #8).
 """
 
 from __future__ import annotations
@@ -22,10 +24,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from driveway_hub.auth.permissions import BOOKING_VIEW, Principal
 from driveway_hub.clock import utcnow
 from driveway_hub.config import Settings, get_settings
-from driveway_hub.data.base import bind_models
-from driveway_hub.data.bookings import BookingRepository
-from driveway_hub.data.connections import Connection
-from driveway_hub.data.subscriptions import SubscriptionRepository
 from driveway_hub.domain.bookings import Caller, require_party
 from driveway_hub.errors import DomainError, InvalidInput, NotAllowed, NotAuthenticated
 from driveway_hub.observability import logger
@@ -54,6 +52,8 @@ def _user_of(request: dict[str, Any]) -> str:
         if authorizer.get("permissions") is not None and not principal.can(BOOKING_VIEW):
             raise NotAllowed(f"This needs the {BOOKING_VIEW} permission.", code="forbidden")
         return principal.user_id
+    from driveway_hub.data.connections import Connection
+
     try:
         connection = Connection.get(request["connectionId"], consistent_read=True)
     except Connection.DoesNotExist as exc:
@@ -62,6 +62,9 @@ def _user_of(request: dict[str, Any]) -> str:
 
 
 def _subscribe(settings: Settings, request: dict[str, Any], body: str | None) -> dict[str, Any]:
+    from driveway_hub.data.bookings import BookingRepository
+    from driveway_hub.data.subscriptions import SubscriptionRepository
+
     booking_id = _booking_id(body)
     user_id = _user_of(request)
     booking = BookingRepository(settings.region, settings.aws_endpoint_url).get(booking_id)
@@ -74,6 +77,9 @@ def _subscribe(settings: Settings, request: dict[str, Any], body: str | None) ->
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    from driveway_hub.data.base import bind_models
+    from driveway_hub.data.subscriptions import SubscriptionRepository
+
     settings = get_settings()
     bind_models(settings)
     request = event["requestContext"]

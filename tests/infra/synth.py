@@ -176,9 +176,9 @@ def require_dependency_layer() -> None:
         )
 
 
-def synthesize(outdir: Path, **build_options: Any) -> Synthesized:
+def synthesize(outdir: Path, context: dict[str, Any] | None = None, **build_options: Any) -> Synthesized:
     require_dependency_layer()
-    app = new_app(context=FAST_SYNTH, outdir=str(outdir))
+    app = new_app(context={**FAST_SYNTH, **(context or {})}, outdir=str(outdir))
     hub = build_app(app, **build_options)
     assembly = app.synth()  # raises on any unacknowledged cdk-nag finding
     templates = {stack.stack_name: assembly.get_stack_by_name(stack.stack_name).template for stack in hub.stacks}

@@ -11,7 +11,7 @@ import pytest
 from driveway_hub.auth.identity import COGNITO_ACTIONS_BY_ROUTE, PASSWORD_POLICY, USER_POOL_GROUPS
 from driveway_hub.config import settings_from_env
 from driveway_hub.data.tables import TABLES, Key
-from driveway_hub.routes import API_STAGE, ROUTES
+from driveway_hub.routes import API_STAGE, routes_for
 from stacks import constants as c
 from stacks.workflow_stack import definitions_in
 from tests.infra.synth import (
@@ -26,6 +26,9 @@ from tests.infra.synth import (
 )
 
 pytestmark = pytest.mark.infra
+
+# The routes the prod app has (Route.stages: the dev-only docs page is not among them).
+ROUTES = routes_for("prod")
 
 # Actions that have no resource-level permissions: AWS requires Resource "*" for them.
 STAR_RESOURCE_ACTIONS = {
@@ -351,6 +354,14 @@ def test_rest_api_has_exactly_one_method_per_rest_route_proxying_to_its_function
         assert flat(prod, api_stack, integration["Uri"]).startswith(
             "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/<"
         )
+
+
+def test_the_docs_page_is_a_public_get_in_dev_and_absent_from_prod(prod: Synthesized, future: Synthesized) -> None:
+    # Route.stages: dev (and the local cloud) serve GET /v1/docs; prod has neither the method nor the function.
+    assert ("GET", "/docs") not in _rest_methods(prod)
+    assert "get_docs" not in prod.hub.api.functions
+    assert _rest_methods(future)[("GET", "/docs")]["AuthorizationType"] == "NONE"
+    assert future.function_stack("get_docs")
 
 
 def test_each_rest_function_may_be_invoked_only_through_its_own_method_on_the_v1_stage(prod: Synthesized) -> None:

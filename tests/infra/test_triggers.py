@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from driveway_hub.routes import ROUTES
+from driveway_hub.routes import routes_for
 from stacks import constants as c
 from tests.infra.synth import (
     Synthesized,
@@ -20,6 +20,9 @@ from tests.infra.synth import (
 )
 
 pytestmark = pytest.mark.infra
+
+# The routes the prod app has (Route.stages: the dev-only docs page is not among them).
+ROUTES = routes_for("prod")
 
 # What CDK's Stream.grantRead and the event source mapping grant: reads only, no writes or management.
 KINESIS_READ_ACTIONS = {

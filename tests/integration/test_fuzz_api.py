@@ -55,7 +55,7 @@ from hypothesis import strategies as st
 
 from driveway_hub.auth.permissions import ROLE_PERMISSIONS, SELF_SERVICE_ROLES
 from driveway_hub.routes import API_STAGE, REST_ROUTES, ROUTES_BY_NAME, Route
-from local.openapi import API_KEY_HEADER, SPEC_PATH, needs_api_key
+from local.openapi import API_KEY_HEADER, DOCUMENTED_ROUTES, SPEC_PATH, needs_api_key
 from tests.integration.conftest import register_and_login
 
 pytestmark = pytest.mark.integration
@@ -742,7 +742,8 @@ def test_webhook_refuses_forged_signatures(name: str, api: str, session: request
 
 
 def test_the_document_covers_every_rest_route() -> None:
-    assert {r.name for r in REST_ROUTES} == set(OPERATIONS), \
+    # Every route every stage serves; the dev-only docs page (get_docs) is tooling, not the contract.
+    assert {r.name for r in DOCUMENTED_ROUTES} == set(OPERATIONS), \
         "docs/openapi.json and the route table disagree: run `python -m local.openapi`"
 
 

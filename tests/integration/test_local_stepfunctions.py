@@ -9,6 +9,7 @@ test rather than let it run for an hour.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -547,3 +548,41 @@ def test_import_handler_reports_the_lambda_runtime_error_types() -> None:
     with pytest.raises(LambdaRuntimeError) as missing_attribute:
         import_handler(f"{__name__}.no_such_handler")
     assert missing_attribute.value.error_type == "Runtime.HandlerNotFound"
+
+
+def test_dynamodb_requests_are_isolated_like_dynamodbs_a_failed_transaction_loses_no_concurrent_write(
+    cloud: MotoCloud,
+) -> None:
+    """moto rolls a failed TransactWriteItems back by restoring copies of whole tables taken when it began;
+    without MotoCloud's serialisation, writes other threads made meanwhile vanish."""
+    dynamodb = cloud.client("dynamodb")
+    table = f"isolation-{uuid.uuid4().hex[:8]}"
+    dynamodb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                          KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+    for i in range(200):  # a table big enough that copying it takes a while
+        dynamodb.put_item(TableName=table, Item={"pk": {"S": f"filler-{i}"}, "pad": {"S": "x" * 200}})
+    stop = threading.Event()
+
+    def failing_transactions() -> None:
+        client = cloud.client("dynamodb")
+        while not stop.is_set():
+            with contextlib.suppress(ClientError):
+                client.transact_write_items(TransactItems=[{"Put": {
+                    "TableName": table, "Item": {"pk": {"S": "filler-0"}},
+                    "ConditionExpression": "attribute_not_exists(pk)"}}])
+
+    workers = [threading.Thread(target=failing_transactions) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    try:
+        written = [f"write-{i}" for i in range(150)]
+        for key in written:
+            dynamodb.put_item(TableName=table, Item={"pk": {"S": key}})
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=30)
+    missing = [key for key in written
+               if "Item" not in dynamodb.get_item(TableName=table, Key={"pk": {"S": key}}, ConsistentRead=True)]
+    assert missing == []

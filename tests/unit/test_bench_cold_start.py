@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import random
 from pathlib import Path
 
 from bench import cold_start
@@ -44,3 +45,21 @@ def test_the_child_environment_is_a_lambda_s() -> None:
     assert "AWS_ENDPOINT_URL" not in env
     targets = cold_start.route_targets()
     assert {t.label for t in targets} >= {"functions.api.get_health", *cold_start.AUTHORIZER_MODULES}
+
+
+def test_a_round_visits_every_target_once_and_interleaves_the_baseline() -> None:
+    targets = [Target("base", "pass"), *(Target(f"m{i}", "pass") for i in range(cold_start.BASELINE_EVERY + 5))]
+    order = cold_start.schedule(targets, random.Random(1), baseline="base")
+    labels = [t.label for t in order]
+    assert sorted(label for label in labels if label != "base") == sorted(t.label for t in targets[1:])
+    assert labels[0] == "base" and labels[cold_start.BASELINE_EVERY + 1] == "base" and labels.count("base") == 2
+    other = [t.label for t in cold_start.schedule(targets, random.Random(2), baseline="base")]
+    assert other != labels  # each round has its own order
+
+
+def test_cpu_time_is_recorded_and_compared_beside_wall_time() -> None:
+    env = {"PATH": os.environ.get("PATH", "")}
+    measures = cold_start.measure([Target("base", "pass"), Target.module("json")], runs=2, env=env, baseline="base")
+    assert len(measures["base"].seconds) == 2 and len(measures["json"].cpu_seconds) == 2
+    _, rows = cold_start.compare(measures, baseline="base")
+    assert rows[0].cpu_ratio > 0 and "median_cpu_s" in measures["json"].to_dict()

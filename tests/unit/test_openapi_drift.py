@@ -1,5 +1,6 @@
 """docs/openapi.json is what the code documents: regenerated from the handlers' resolvers, it must be
-byte-identical to the committed file, and every REST route of the route table must be in it."""
+byte-identical to the committed file and to its packaged copy (driveway_hub/openapi.json, served by
+GET /v1/docs), and every REST route that every stage serves must be in it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import pytest
 
 from driveway_hub.routes import API_STAGE, REST_ROUTES
 from local import openapi
+
+DOCUMENTED_ROUTES = openapi.DOCUMENTED_ROUTES  # every stage serves them (not the dev-only docs page)
 
 STALE = f"docs/openapi.json is stale: run `{openapi.REGENERATE}` and commit the result"
 
@@ -38,26 +41,40 @@ def test_committed_document_matches_the_code(generated: str) -> None:
         pytest.fail(f"{STALE} (operations that differ: {changed or 'none; components or info differ'})")
 
 
+def test_packaged_copy_for_the_docs_route_matches_the_code(generated: str) -> None:
+    packaged = openapi.PACKAGED_SPEC_PATH
+    assert packaged.exists() and packaged.read_text(encoding="utf-8") == generated, \
+        f"{packaged.relative_to(openapi.ROOT)} is stale: run `{openapi.REGENERATE}` and commit the result"
+
+
+def test_stage_limited_routes_are_tooling_not_the_contract() -> None:
+    # The document is what every stage serves; the docs page (dev and local only) is not in it.
+    assert {r.name for r in REST_ROUTES} - {r.name for r in DOCUMENTED_ROUTES} == {
+        r.name for r in REST_ROUTES if r.stages is not None
+    } == {"get_docs"}
+
+
 def test_generation_is_stable(generated: str) -> None:
     assert openapi.render() == generated
 
 
 def test_every_rest_route_is_documented_with_its_method(committed: dict[str, Any]) -> None:
     paths = committed["paths"]
-    for route in REST_ROUTES:
+    for route in DOCUMENTED_ROUTES:
         path = f"/{API_STAGE}{route.path}"
         assert path in paths, f"{route.name}: {path} missing from docs/openapi.json; {STALE}"
         operation = paths[path].get(str(route.method).lower())
         assert operation is not None, f"{route.name}: {route.method} {path} missing; {STALE}"
         assert operation["operationId"] == route.name
     documented = sum(len(item) for item in paths.values())
-    assert documented == len(REST_ROUTES), f"docs/openapi.json documents operations the route table lacks; {STALE}"
+    assert documented == len(DOCUMENTED_ROUTES), \
+        f"docs/openapi.json documents operations the route table lacks; {STALE}"
 
 
 def test_security_follows_the_route_table(committed: dict[str, Any]) -> None:
     schemes = committed["components"]["securitySchemes"]
     assert schemes[openapi.BEARER]["scheme"] == "bearer"
-    for route in REST_ROUTES:
+    for route in DOCUMENTED_ROUTES:
         operation = committed["paths"][f"/{API_STAGE}{route.path}"][str(route.method).lower()]
         expected = {name for name, needed in ((openapi.BEARER, route.auth),
                                               (openapi.API_KEY, openapi.needs_api_key(route))) if needed}

@@ -1,16 +1,19 @@
 """Composition root for booking handlers and workflow tasks: the real collaborators, built once per
-warm container from settings (tests build BookingContext with fakes instead)."""
+warm container from settings (tests build BookingContext with fakes instead).
+
+The data layer (PynamoDB) is imported by the factories that build it, on first use, not with this
+module: a handler's cold start loads only what parsing and routing need (issue #8).
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from typing import Any
 
+from driveway_hub import business_metrics
 from driveway_hub.adapters.notifier import NotifierPort, WebSocketNotifier
 from driveway_hub.adapters.workflow import StepFunctionsWorkflow
 from driveway_hub.config import ConfigurationError, Settings
-from driveway_hub.data.base import bind_models
-from driveway_hub.data.bookings import BookingRepository
 from driveway_hub.domain.bookings import BookingContext, Caller, DrivewayTerms
 from driveway_hub.errors import NotFound
 from driveway_hub.observability import logger
@@ -32,6 +35,9 @@ def notifier(settings: Settings) -> NotifierPort:
 
 @lru_cache(maxsize=4)
 def context(settings: Settings) -> BookingContext:
+    from driveway_hub.data.base import bind_models
+    from driveway_hub.data.bookings import BookingRepository
+
     bind_models(settings)
     if not settings.state_machine_arn:
         raise ConfigurationError("missing configuration: STATE_MACHINE_ARN")
@@ -47,6 +53,7 @@ def context(settings: Settings) -> BookingContext:
             "arrival_grace_s": settings.arrival_grace_s,
             "overstay_grace_s": settings.overstay_grace_s,
         },
+        count=business_metrics.count,
     )
 
 
@@ -87,6 +94,7 @@ class DrivewayCatalogAdapter:
 
 @lru_cache(maxsize=4)
 def catalog(settings: Settings) -> DrivewayCatalogAdapter:
+    from driveway_hub.data.base import bind_models
     from driveway_hub.data.driveways import DynamoDrivewayStore
 
     bind_models(settings)
@@ -97,6 +105,7 @@ def vin_for(settings: Settings, user_id: str, vehicle_id: str | None) -> str | N
     """The VIN of the caller's own vehicle (telemetry finds the booking by VIN); unknown → 404."""
     if vehicle_id is None:
         return None
+    from driveway_hub.data.base import bind_models
     from driveway_hub.data.vehicles import VehicleRepository
 
     bind_models(settings)

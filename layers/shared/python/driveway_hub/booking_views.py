@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from driveway_hub.data.bookings import Booking, BookingHistoryEntry
+if TYPE_CHECKING:
+    from driveway_hub.data.bookings import Booking, BookingHistoryEntry
 
 
 def booking_view(booking: Booking) -> dict[str, Any]:

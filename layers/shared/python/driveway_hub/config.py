@@ -145,7 +145,9 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
 
 def env_for(stage: str, region: str = "us-east-1", **overrides: str) -> dict[str, str]:
     """The environment a function gets for a stage with default resource names (CDK and local cloud)."""
-    env = {"STAGE": stage, "AWS_REGION": region}
+    # We use no pydantic plugin; without this pydantic scans every installed distribution's entry
+    # points for one when the first model is built, at every cold start (issue #8).
+    env = {"STAGE": stage, "AWS_REGION": region, "PYDANTIC_DISABLE_PLUGINS": "__all__"}
     env.update({t.env_var: t.default_name(stage) for t in TABLES})
     env.update(overrides)
     return env

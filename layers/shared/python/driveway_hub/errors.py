@@ -71,3 +71,25 @@ class UpstreamUnavailable(DomainError):
     """A dependency (Stripe, Tesla, AWS) is down or timed out after bounded retries."""
 
     code = "upstream_unavailable"
+
+
+# DynamoDB's answers when it sheds load; botocore and PynamoDB have already retried them (bounded) by the
+# time one reaches our code.
+THROTTLING_CODES = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException",
+                              "RequestLimitExceeded"})
+
+
+def is_throttling(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or what caused it) is AWS shedding load: a botocore ``ClientError`` or a PynamoDB
+    error with a throttling code. Duck-typed so this module imports neither library."""
+    seen = 0
+    while exc is not None and seen < 8:
+        code = getattr(exc, "cause_response_code", None)  # PynamoDB's PynamoDBException
+        response = getattr(exc, "response", None)  # botocore's ClientError
+        if code is None and isinstance(response, dict):
+            code = (response.get("Error") or {}).get("Code")
+        if code in THROTTLING_CODES:
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False

@@ -172,6 +172,11 @@ def make_resolver(route_name: str | None = None) -> APIGatewayRestResolver:
 
     @app.exception_handler(Exception)
     def _unexpected(exc: Exception) -> Response:
+        if errors.is_throttling(exc):
+            # DynamoDB still shedding load after the SDK's bounded retries: the client may retry (503).
+            logger.warning("dynamodb throttled after retries", extra={"error": type(exc).__name__})
+            return error_response(HTTPStatus.SERVICE_UNAVAILABLE, errors.UpstreamUnavailable.code,
+                                  "The service is busy; please retry shortly.")
         # Only genuine faults land here; they are logged with the stack and answered without detail.
         logger.exception("unhandled error")
         return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error", "Something went wrong.")

@@ -39,6 +39,13 @@ class Route:
     uses: tuple[str, ...] = ()
     # Partner door: API Gateway requires an API key (usage plan with throttling and a quota).
     api_key: bool = False
+    # The stages that serve the route (``local``, ``dev``, ``staging``, ``prod``); ``None``: every stage.
+    # CDK builds, and the local gateway routes, only the routes of their stage (see ``routes_for``).
+    stages: tuple[str, ...] | None = None
+
+    def served_in(self, stage: str) -> bool:
+        """Whether the ``stage`` deployment (or the local cloud, ``local``) has this route."""
+        return self.stages is None or stage in self.stages
 
     @property
     def handler(self) -> str:
@@ -205,12 +212,20 @@ ROUTES: tuple[Route, ...] = (
     # The authorizer ran at $connect; its context reaches this route, and the handler checks ownership.
     Route("ws_subscribe", "websocket", "functions.ws.subscribe", route_key="subscribe", permission="booking:view",
           tables=("bookings", "subscriptions", "connections"), uses=("websocket",)),
+    # API docs (issue #9): Swagger UI and the OpenAPI document, for developers, so not in prod (nor in
+    # the document itself: it is tooling, not the contract). ?format=json|js|css serves the rest.
+    Route("get_docs", "rest", "functions.api.get_docs", "GET", "/docs", auth=False, stages=("local", "dev")),
 )
 
 REST_ROUTES = tuple(r for r in ROUTES if r.kind == "rest")
 WEBSOCKET_ROUTES = tuple(r for r in ROUTES if r.kind == "websocket")
 TASKS = tuple(r for r in ROUTES if r.kind == "task")
 ROUTES_BY_NAME = {r.name: r for r in ROUTES}
+
+
+def routes_for(stage: str, routes: tuple[Route, ...] = ROUTES) -> tuple[Route, ...]:
+    """The routes the ``stage`` deployment (``local`` for the local cloud) serves, in table order."""
+    return tuple(r for r in routes if r.served_in(stage))
 
 
 def function_name_to_route(function_name: str, stage: str) -> Route | None:

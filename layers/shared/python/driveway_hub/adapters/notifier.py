@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from driveway_hub.data.connections import ConnectionRepository
 from driveway_hub.observability import logger
 from driveway_hub.websocket import send
+
+if TYPE_CHECKING:
+    from driveway_hub.data.connections import ConnectionRepository
 
 
 class NotifierPort(Protocol):
@@ -27,7 +29,12 @@ def live_event(event_type: str, booking_id: str, at: datetime, **fields: Any) ->
 class WebSocketNotifier:
     def __init__(self, endpoint: str, connections: ConnectionRepository | None = None):
         self._endpoint = endpoint
-        self._connections = connections or ConnectionRepository()
+        if connections is None:
+            # Imported here: modules that only need live_event() do not load PynamoDB at cold start.
+            from driveway_hub.data.connections import ConnectionRepository
+
+            connections = ConnectionRepository()
+        self._connections = connections
 
     def publish(self, user_ids: Iterable[str], event: dict[str, Any]) -> int:
         """Send ``event`` to every connection of ``user_ids``; returns how many frames were delivered."""

@@ -7,21 +7,26 @@ Clock: identity times (``revoked_before``, the sign-in lockout window, token che
 because Cognito stamps ``iat``/``exp`` with it. The local cloud's controllable clock
 (``driveway_hub.clock``) may run hours ahead in a test; measured against it every token would look
 expired, and a logout would refuse every token issued afterwards.
+
+PyJWT (with cryptography) and the data layer (PynamoDB) are imported by the factories that use them, on
+first use: a handler's cold start loads only what it needs to parse and route (issue #8).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from driveway_hub.auth.accounts import AccountService
 from driveway_hub.auth.identity import AUTO_CONFIRM_STAGES, LOG_RESET_CODE_STAGES, CognitoIdentityProvider
 from driveway_hub.auth.privacy import PersonalDataStore, PrivacyService
-from driveway_hub.auth.tokens import AccessTokenVerifier, Authenticator, TokenIssuer, jwks_client
 from driveway_hub.aws import client
 from driveway_hub.config import ConfigurationError, Settings
-from driveway_hub.data.base import bind_models
-from driveway_hub.data.users import DynamoUserRepository
+
+if TYPE_CHECKING:
+    from driveway_hub.auth.tokens import Authenticator, TokenIssuer
+    from driveway_hub.data.users import DynamoUserRepository
 
 
 def wall_clock() -> datetime:
@@ -35,6 +40,8 @@ def _required(value: str | None, env_var: str) -> str:
 
 
 def token_issuer(settings: Settings) -> TokenIssuer:
+    from driveway_hub.auth.tokens import TokenIssuer
+
     pool = _required(settings.user_pool_id, "USER_POOL_ID")
     client_id = _required(settings.user_pool_client_id, "USER_POOL_CLIENT_ID")
     return TokenIssuer.for_user_pool(
@@ -58,6 +65,9 @@ def identity_provider(settings: Settings) -> CognitoIdentityProvider:
 
 
 def users(settings: Settings) -> DynamoUserRepository:
+    from driveway_hub.data.base import bind_models
+    from driveway_hub.data.users import DynamoUserRepository
+
     bind_models(settings)
     return DynamoUserRepository()
 
@@ -72,6 +82,8 @@ def account_service(settings: Settings) -> AccountService:
 
 
 def authenticator(settings: Settings) -> Authenticator:
+    from driveway_hub.auth.tokens import AccessTokenVerifier, Authenticator, jwks_client
+
     issuer = token_issuer(settings)
     return Authenticator(AccessTokenVerifier(issuer, jwks_client(issuer.jwks_url)), users(settings))
 
@@ -84,6 +96,7 @@ def personal_data_stores(settings: Settings) -> list[PersonalDataStore]:
     """
     from driveway_hub import booking_runtime
     from driveway_hub.booking_privacy import BookingPersonalData
+    from driveway_hub.data.base import bind_models
     from driveway_hub.data.driveways import DrivewayPersonalData, DynamoDrivewayStore
     from driveway_hub.tesla.privacy import TeslaPersonalData
     from functions.driveways.runtime import photos

@@ -13,16 +13,20 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from driveway_hub import business_metrics
 from driveway_hub.adapters.notifier import NotifierPort, live_event
 from driveway_hub.adapters.workflow import WorkflowPort
-from driveway_hub.data.bookings import Booking, BookingRepository
 from driveway_hub.domain import availability, pricing
 from driveway_hub.domain.availability import Interval, WeeklyWindow
 from driveway_hub.domain.booking_status import LIVE, TERMINAL, Status
 from driveway_hub.domain.cancellation import CancelledBy, cancellation_outcome
 from driveway_hub.errors import Conflict, InvalidInput, InvalidState, NotOwner, UpstreamUnavailable
+from driveway_hub.observability import logger
+
+if TYPE_CHECKING:  # the PynamoDB layer is loaded on first use, not at cold start (issue #8)
+    from driveway_hub.data.bookings import Booking, BookingRepository
 
 # Holds last ~7 days; capture manually only when the booking starts well inside that (stripe.md).
 MANUAL_CAPTURE_HORIZON = timedelta(days=5)
@@ -30,6 +34,7 @@ MAX_BOOKING_LENGTH = timedelta(days=92)
 MAX_ADVANCE = timedelta(days=365)
 NO_SHOW_KEEP_PERCENT = 50
 SYSTEM = "system"
+PAYMENT_STEP = "payment"  # the lifecycle step waiting for the booking's payment (payments.events too)
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,8 @@ class BookingContext:
     workflow: WorkflowPort
     platform_fee_bps: int = pricing.DEFAULT_PLATFORM_FEE_BPS
     timing: dict[str, int] = field(default_factory=dict)
+    # Business metric sink (driveway_hub.business_metrics.count in production).
+    count: Callable[[str], None] = business_metrics.no_count
 
 
 # ---- status changes ------------------------------------------------------------------------------
@@ -102,6 +109,8 @@ def change_status(ctx: BookingContext, booking_id: str, new: Status, *, by: str,
     """THE way a booking changes status: conditional transition + history + live event to both sides."""
     booking, changed = ctx.bookings.transition(booking_id, new, by=by, reason=reason, now=now, updates=updates)
     if changed:
+        if new is Status.CONFIRMED:
+            ctx.count(business_metrics.BOOKINGS_CONFIRMED)  # the conditional transition: once per booking
         previous = ctx.bookings.history(booking_id)[-1].previous
         ctx.notifier.publish((booking.driver_id, booking.host_id), live_event(
             "booking.updated", booking_id, now, status=booking.status, previous=previous, reason=reason))
@@ -174,6 +183,8 @@ def create_booking(ctx: BookingContext, *, catalog: DrivewayCatalog, payouts: Ho
         raise Conflict("The host cannot receive payments yet.", code="host_not_payable")
     quote = pricing.quote(terms.rates, start, end, platform_fee_bps=ctx.platform_fee_bps)
     created = now.isoformat()
+    from driveway_hub.data.bookings import Booking
+
     booking = Booking(
         booking_id or f"bk_{uuid.uuid4().hex}", driveway_id=driveway_id, host_id=terms.host_id,
         driver_id=caller.user_id, start_at=start.isoformat(), end_at=end.isoformat(),
@@ -197,16 +208,46 @@ def create_booking(ctx: BookingContext, *, catalog: DrivewayCatalog, payouts: Ho
         change_status(ctx, booking.booking_id, Status.PAYMENT_FAILED, by=SYSTEM,
                       reason=f"payment could not be started: {type(exc).__name__}", now=now)
         raise
-    ctx.bookings.update_fields(booking, now, payment_intent_id=intent.id)
-    timing = ctx.timing
-    execution_arn = ctx.workflow.start(booking.booking_id, {
-        "booking_id": booking.booking_id,
-        "needs_approval": not terms.instant_book,
-        "payment_timeout_s": timing.get("payment_timeout_s", 900),
-        "approval_timeout_s": timing.get("approval_timeout_s", 43200),
-    })
-    ctx.bookings.update_fields(booking, now, execution_arn=execution_arn)
+    execution_arn: str | None = None
+    try:
+        ctx.bookings.update_fields(booking, now, payment_intent_id=intent.id)
+        timing = ctx.timing
+        execution_arn = ctx.workflow.start(booking.booking_id, {
+            "booking_id": booking.booking_id,
+            "needs_approval": not terms.instant_book,
+            "payment_timeout_s": timing.get("payment_timeout_s", 900),
+            "approval_timeout_s": timing.get("approval_timeout_s", 43200),
+        })
+        ctx.bookings.update_fields(booking, now, execution_arn=execution_arn)
+    except Exception as exc:
+        # Without its recorded PaymentIntent and running lifecycle nothing would ever expire this booking:
+        # undo it (no hold on the driver's card, the slot released) and let the driver retry.
+        _abandon_creation(ctx, payments, booking.booking_id, intent.id, execution_arn, now, exc)
+        raise UpstreamUnavailable(
+            "The booking could not be completed; nothing was charged. Please try again.") from exc
+    ctx.count(business_metrics.BOOKINGS_CREATED)
     return CreatedBooking(booking, intent.id, intent.client_secret, payments.publishable_key)
+
+
+def _abandon_creation(ctx: BookingContext, payments: PaymentsPort, booking_id: str, payment_intent_id: str,
+                      execution_arn: str | None, now: datetime, cause: Exception) -> None:
+    """Best-effort undo of a half-created booking, each step independent of the others.
+
+    What still fails is left to the reconciler, which watches every PaymentIntent from its creation
+    (an open intent of a booking that is not live is cancelled there)."""
+    reason = f"booking could not be completed: {type(cause).__name__}"
+    steps: list[tuple[str, Callable[[], object]]] = [
+        ("cancel_payment", lambda: payments.cancel(payment_intent_id, reason="abandoned")),
+        ("release_slot", lambda: change_status(ctx, booking_id, Status.PAYMENT_FAILED, by=SYSTEM, reason=reason,
+                                               now=now)),
+    ]
+    if execution_arn:
+        steps.insert(0, ("stop_lifecycle", lambda: ctx.workflow.stop(execution_arn, cause=reason)))
+    for name, step in steps:
+        try:
+            step()
+        except Exception:  # noqa: BLE001 - every step is attempted; failures are logged for the reconciler
+            logger.exception("could not undo a half-created booking", extra={"booking_id": booking_id, "step": name})
 
 
 # ---- reads and ownership -------------------------------------------------------------------------
@@ -374,9 +415,13 @@ def _hand_over(ctx: BookingContext, booking_id: str, waiting_for: str, fact: dic
     token = ctx.bookings.take_token(booking_id, waiting_for)
     if token is None:
         return False
-    if fact.get("failed"):
-        return ctx.workflow.fail(token, str(fact.get("error", "StepFailed")), str(fact.get("cause", "")))
-    return ctx.workflow.resume(token, fact)
+    failed = bool(fact.get("failed"))
+    handed = (ctx.workflow.fail(token, str(fact.get("error", "StepFailed")), str(fact.get("cause", ""))) if failed
+              else ctx.workflow.resume(token, fact))
+    if handed and waiting_for == PAYMENT_STEP:
+        # Whoever observed it first (webhook, reconciler or the step itself), the payment step ends here once.
+        ctx.count(business_metrics.PAYMENT_FAILED if failed else business_metrics.PAYMENT_SUCCEEDED)
+    return handed
 
 
 def observe(ctx: BookingContext, booking_id: str, waiting_for: str, fact: dict[str, Any]) -> bool:

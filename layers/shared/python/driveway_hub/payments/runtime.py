@@ -3,6 +3,9 @@
 Every factory takes the (frozen, hashable) settings, so a test that changes the environment and clears
 ``get_settings`` gets new objects rather than ones bound to the old configuration. Secrets are read
 from Secrets Manager once per container and settings; their values never reach a log or a repr.
+
+Stripe's SDK and the data layer (PynamoDB) are imported by the factories that use them, on first use:
+a handler's cold start loads only what it needs to parse and route (issue #8).
 """
 
 from __future__ import annotations
@@ -11,21 +14,22 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache, partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from driveway_hub.aws import client
 from driveway_hub.config import ConfigurationError, Settings
-from driveway_hub.data.base import bind_models
-from driveway_hub.data.payments import DynamoHostAccounts, DynamoPaymentRecords, DynamoWebhookEvents
 from driveway_hub.observability import metrics
-from driveway_hub.payments.events import PaymentEffects, handle_connect_event, handle_event
 from driveway_hub.payments.payouts import HostPayouts
 from driveway_hub.payments.ports import Watch
-from driveway_hub.payments.reconciler import ReconcileReport, reconcile
-from driveway_hub.payments.stripe_adapter import StripePayments
-from driveway_hub.payments.webhooks import Endpoint, WebhookReceiver
+
+if TYPE_CHECKING:
+    from driveway_hub.data.payments import DynamoHostAccounts, DynamoPaymentRecords
+    from driveway_hub.payments.events import PaymentEffects
+    from driveway_hub.payments.reconciler import ReconcileReport
+    from driveway_hub.payments.stripe_adapter import StripePayments
+    from driveway_hub.payments.webhooks import Endpoint, WebhookReceiver
 
 
 @dataclass(frozen=True)
@@ -55,16 +59,24 @@ def stripe_secrets(settings: Settings) -> StripeSecrets:
 @lru_cache(maxsize=4)
 def stripe_payments(settings: Settings) -> StripePayments:
     """THE adapter for this container (it shares one StripeClient per key and base)."""
+    from driveway_hub.payments.stripe_adapter import StripePayments
+
     secrets = stripe_secrets(settings)
     return StripePayments(secrets.secret_key, secrets.publishable_key, settings.stripe_api_base)
 
 
 def records(settings: Settings) -> DynamoPaymentRecords:
+    from driveway_hub.data.base import bind_models
+    from driveway_hub.data.payments import DynamoPaymentRecords
+
     bind_models(settings)
     return DynamoPaymentRecords()
 
 
 def host_accounts(settings: Settings) -> DynamoHostAccounts:
+    from driveway_hub.data.base import bind_models
+    from driveway_hub.data.payments import DynamoHostAccounts
+
     bind_models(settings)
     return DynamoHostAccounts()
 
@@ -87,6 +99,7 @@ def effects(settings: Settings) -> PaymentEffects:
     # ``observe`` (fact + exactly-once task-token hand-over) for the "payment" step.
     from driveway_hub import booking_runtime
     from driveway_hub.domain.bookings import observe
+    from driveway_hub.payments.events import PaymentEffects
 
     ctx = booking_runtime.context(settings)
     return PaymentEffects(
@@ -100,16 +113,24 @@ def effects(settings: Settings) -> PaymentEffects:
 
 
 def _platform_apply(settings: Settings, event: dict[str, Any], now: datetime) -> str:
+    from driveway_hub.payments.events import handle_event
+
     return handle_event(effects(settings), event, now)
 
 
 def _connect_apply(settings: Settings, event: dict[str, Any], now: datetime) -> str:
+    from driveway_hub.payments.events import handle_connect_event
+
     return handle_connect_event(stripe_payments(settings), host_accounts(settings), event, now)
 
 
 @lru_cache(maxsize=8)
 def webhook_receiver(settings: Settings, endpoint: Endpoint) -> WebhookReceiver:
     """The receiver of one endpoint, with that endpoint's own signing secret."""
+    from driveway_hub.data.base import bind_models
+    from driveway_hub.data.payments import DynamoWebhookEvents
+    from driveway_hub.payments.webhooks import WebhookReceiver
+
     bind_models(settings)
     secrets = stripe_secrets(settings)
     if endpoint == "platform":
@@ -127,5 +148,7 @@ def recheck_soon(settings: Settings, *, payment_intent_id: str, booking_id: str,
 
 def run_reconciler(settings: Settings, now: datetime, *, limit: int = 200) -> ReconcileReport:
     """One reconciler run; undelivered events go through the platform endpoint's de-duplication."""
+    from driveway_hub.payments.reconciler import reconcile
+
     receiver = webhook_receiver(settings, "platform")
     return reconcile(effects(settings), now, replay=lambda event: receiver.process(event, now).outcome, limit=limit)

@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-import stripe
-
+from driveway_hub import business_metrics
 from driveway_hub.observability import logger
 from driveway_hub.payments.errors import WebhookInProgress, WebhookRejected
 from driveway_hub.payments.ports import WebhookEventsPort
@@ -59,14 +58,18 @@ def header(event: Mapping[str, Any], name: str) -> str | None:
 def verify(body: bytes, signature: str | None, secret: str, *, tolerance: int = TOLERANCE_S) -> dict[str, Any]:
     """The verified event as a dict, or WebhookRejected. Never parses an unverified body."""
     if not signature:
+        business_metrics.count(business_metrics.WEBHOOK_SIGNATURE_FAILURES)
         raise WebhookRejected("Missing Stripe-Signature header.")
     if not secret:
         raise RuntimeError("webhook signing secret is not configured")  # ours to fix: a 500, logged
+    import stripe  # on first use: the SDK is the heaviest import of the payments code (issue #8)
+
     try:
         event = stripe.Webhook.construct_event(body, signature, secret, tolerance=tolerance)
     except stripe.SignatureVerificationError as exc:
         # No detail to the caller beyond "no": the reason (stale, wrong secret, altered body) is logged.
         logger.warning("stripe webhook rejected", extra={"reason": str(exc.user_message or exc)[:200]})
+        business_metrics.count(business_metrics.WEBHOOK_SIGNATURE_FAILURES)
         raise WebhookRejected("The webhook signature does not verify.") from exc
     except ValueError as exc:
         raise WebhookRejected("The webhook body is not a JSON event.") from exc

@@ -30,6 +30,7 @@ from urllib.parse import urlencode
 
 import requests
 
+from driveway_hub import business_metrics
 from driveway_hub.observability import logger
 from driveway_hub.tesla.errors import (
     TeslaAuthorizationDenied,
@@ -302,12 +303,14 @@ class TeslaOAuthClient:
     """auth.tesla.com (authorize) and fleet-auth (token): stateless."""
 
     def __init__(self, app: TeslaApp, http: HttpSession, *, authorize_url: str = DEFAULT_AUTHORIZE_URL,
-                 token_url: str = DEFAULT_TOKEN_URL, timeout: tuple[float, float] = TIMEOUT):
+                 token_url: str = DEFAULT_TOKEN_URL, timeout: tuple[float, float] = TIMEOUT,
+                 count: business_metrics.Count = business_metrics.no_count):
         self.app = app
         self._http = http
         self._authorize_url = authorize_url
         self._token_url = token_url
         self._timeout = timeout
+        self._count = count
 
     def authorize_url(self, *, redirect_uri: str, state: str, scopes: str = SCOPES) -> str:
         query = {
@@ -341,6 +344,7 @@ class TeslaOAuthClient:
             response = self._http.request("POST", self._token_url, data=dict(form), timeout=self._timeout,
                                           headers={"Accept": "application/json"})
         except requests.RequestException as exc:
+            self._count(business_metrics.TESLA_API_UNAVAILABLE)
             raise TeslaUnavailable(f"Tesla's token endpoint is unreachable ({type(exc).__name__}).") from exc
         body = _body(response) or {}
         if 200 <= response.status_code < 300:
@@ -356,6 +360,7 @@ class TeslaOAuthClient:
             seconds = retry_after_seconds(response.headers, now)
             raise TeslaRateLimited(f"Tesla rate limit reached; retry after {seconds} s.", retry_after_s=seconds)
         if response.status_code >= 500:
+            self._count(business_metrics.TESLA_API_UNAVAILABLE)
             raise TeslaUnavailable(f"Tesla's token endpoint answered {response.status_code}.",
                                    status=response.status_code)
         if refreshing and error in ("login_required", "invalid_grant"):
@@ -387,6 +392,8 @@ class TeslaFleetClient:
         Called with the user id after ``login_required`` marked the account unlinked.
     wait:
         Blocks for a few hundredths of a second while a concurrent refresh finishes (bounded).
+    count:
+        Business metric sink: command outcomes and Tesla being unavailable (``business_metrics``).
     """
 
     def __init__(
@@ -404,6 +411,7 @@ class TeslaFleetClient:
         wait: Callable[[float], None] = time.sleep,
         timeout: tuple[float, float] = TIMEOUT,
         refresh_margin_s: int = REFRESH_MARGIN_S,
+        count: business_metrics.Count = business_metrics.no_count,
     ):
         self.user_id = user_id
         self._store = store
@@ -417,6 +425,7 @@ class TeslaFleetClient:
         self._wait = wait
         self._timeout = timeout
         self._margin = refresh_margin_s
+        self._count = count
         self._account: AccountTokens | None = None
         self.calls = 0  # Fleet API requests sent (bench and logs)
 
@@ -450,11 +459,25 @@ class TeslaFleetClient:
             "locale": locale,
             "timestamp_ms": str(int(self._clock().timestamp() * 1000)),
         }
-        return CommandResult.parse(self._call("POST", f"/api/1/vehicles/{vin}/command/navigation_request",
-                                              json=body, command=True))
+        return self._command(vin, "navigation_request", body)
 
     def flash_lights(self, vin: str) -> CommandResult:
-        return CommandResult.parse(self._call("POST", f"/api/1/vehicles/{vin}/command/flash_lights", command=True))
+        return self._command(vin, "flash_lights")
+
+    def _command(self, vin: str, name: str, body: Any = None) -> CommandResult:
+        """Send a vehicle command and count its outcome. An asleep car (408) is not an outcome: the car is
+        woken and the same command sent again, and that attempt is the one counted."""
+        try:
+            result = CommandResult.parse(self._call("POST", f"/api/1/vehicles/{vin}/command/{name}", json=body,
+                                                    command=True))
+        except VehicleAsleep:
+            raise
+        except Exception:
+            self._count(business_metrics.TESLA_COMMAND_FAILED)
+            raise
+        self._count(business_metrics.TESLA_COMMAND_SUCCEEDED if result.result
+                    else business_metrics.TESLA_COMMAND_FAILED)
+        return result
 
     def fleet_status(self, vins: Iterable[str]) -> FleetStatus:
         return FleetStatus.parse(self._call("POST", "/api/1/vehicles/fleet_status", json={"vins": list(vins)}))
@@ -526,6 +549,8 @@ class TeslaFleetClient:
                 return body.get("response")
             logger.info("tesla call failed", extra={"method": method, "endpoint": _endpoint_name(path),
                                                     "status": response.status_code})
+            if response.status_code >= 500 and _PAIRING_REJECTION not in _error_text(_body(response)).lower():
+                self._count(business_metrics.TESLA_API_UNAVAILABLE)  # 503/540/5xx: Tesla or the car's link is down
             raise_for_answer(response, now=self._clock(), pairing_url=self.pairing_url)
 
     def _switch_region(self, account: AccountTokens, response: HttpResponse) -> AccountTokens:
@@ -546,6 +571,7 @@ class TeslaFleetClient:
         try:
             return self._http.request(method, url, params=params, json=json, headers=headers, timeout=self._timeout)
         except requests.RequestException as exc:
+            self._count(business_metrics.TESLA_API_UNAVAILABLE)  # timeout or connection failure
             raise TeslaUnavailable(f"Tesla is unreachable ({type(exc).__name__}).", retry_after_s=10) from exc
 
 

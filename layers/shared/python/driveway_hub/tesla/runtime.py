@@ -3,6 +3,10 @@
 Handlers call these factories per invocation; what is expensive (the HTTP session, boto3 clients,
 secrets) is cached per warm container. Every AWS client is created with ``settings.aws_endpoint_url``
 so a test or the local cloud that changes the endpoint gets clients for the new one.
+
+The collaborators' modules (requests, the Fleet API client, the data layer on PynamoDB, telemetry) are
+imported by the factories that build them, on first use: a handler's cold start loads only what it
+needs to parse and route (issue #8).
 """
 
 from __future__ import annotations
@@ -12,40 +16,26 @@ import threading
 import time
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import requests
-
+from driveway_hub import business_metrics
 from driveway_hub.adapters.notifier import NotifierPort
 from driveway_hub.adapters.workflow import StepFunctionsWorkflow
 from driveway_hub.aws import client
 from driveway_hub.clock import utcnow
 from driveway_hub.config import ConfigurationError, Settings
-from driveway_hub.data.base import bind_models
-from driveway_hub.data.bookings import BookingRepository
-from driveway_hub.data.vehicles import (
-    DrivewayPlaces,
-    DynamoPositionStore,
-    DynamoTrackStore,
-    VehicleRepository,
-    set_profile_tesla_linked,
-)
 from driveway_hub.domain.bookings import BookingContext, observe
-from driveway_hub.tesla.fleet_client import (
-    DEFAULT_AUTHORIZE_URL,
-    DEFAULT_FLEET_API_BASE,
-    DEFAULT_TOKEN_URL,
-    HttpResponse,
-    TeslaApp,
-    TeslaFleetClient,
-    TeslaOAuthClient,
-)
-from driveway_hub.tesla.linking import LinkingService, pairing_url
 from driveway_hub.tesla.oauth_state import derive_state_key
-from driveway_hub.tesla.parking import ParkingPort, SimulatorParkingAdapter, TeslaParkingAdapter
-from driveway_hub.tesla.telemetry import MilestoneObserver, TelemetryIngest
-from driveway_hub.tesla.token_store import DynamoTokenStore, KmsTokenCipher
-from driveway_hub.tesla.vehicles import VehicleService, sync_vehicles
+
+if TYPE_CHECKING:
+    from driveway_hub.data.bookings import BookingRepository
+    from driveway_hub.data.vehicles import DrivewayPlaces
+    from driveway_hub.tesla.fleet_client import HttpResponse, TeslaApp, TeslaFleetClient, TeslaOAuthClient
+    from driveway_hub.tesla.linking import LinkingService
+    from driveway_hub.tesla.parking import ParkingPort
+    from driveway_hub.tesla.telemetry import MilestoneObserver, TelemetryIngest
+    from driveway_hub.tesla.token_store import DynamoTokenStore
+    from driveway_hub.tesla.vehicles import VehicleService
 
 SECRET_TTL_S = 300
 _secrets: dict[tuple[str, str | None], tuple[float, dict[str, Any]]] = {}
@@ -75,6 +65,8 @@ def secret_json(settings: Settings, secret_id: str) -> dict[str, Any]:
 
 
 def tesla_app(settings: Settings) -> TeslaApp:
+    from driveway_hub.tesla.fleet_client import TeslaApp
+
     secret = secret_json(settings, _required(settings.tesla_secret_id, "TESLA_SECRET_ID"))
     return TeslaApp(str(secret["client_id"]), str(secret["client_secret"]))
 
@@ -96,6 +88,8 @@ class RequestsHttp:
     invocations of a warm container."""
 
     def __init__(self) -> None:
+        import requests
+
         self._session = requests.Session()
         self._session.headers["User-Agent"] = "driveway-hub"
 
@@ -110,41 +104,56 @@ def http_session() -> RequestsHttp:
 
 
 def api_base(settings: Settings) -> str:
+    from driveway_hub.tesla.fleet_client import DEFAULT_FLEET_API_BASE
+
     return (settings.tesla_api_base or DEFAULT_FLEET_API_BASE).rstrip("/")
 
 
 def oauth_client(settings: Settings) -> TeslaOAuthClient:
+    from driveway_hub.tesla.fleet_client import DEFAULT_AUTHORIZE_URL, DEFAULT_TOKEN_URL, TeslaOAuthClient
+
     base = settings.tesla_auth_base.rstrip("/") if settings.tesla_auth_base else None
     return TeslaOAuthClient(
         tesla_app(settings), http_session(),
         authorize_url=f"{base}/oauth2/v3/authorize" if base else DEFAULT_AUTHORIZE_URL,
-        token_url=f"{base}/oauth2/v3/token" if base else DEFAULT_TOKEN_URL,
+        token_url=f"{base}/oauth2/v3/token" if base else DEFAULT_TOKEN_URL, count=business_metrics.count,
     )
 
 
 def token_store(settings: Settings) -> DynamoTokenStore:
+    from driveway_hub.data.base import bind_models
+    from driveway_hub.tesla.token_store import DynamoTokenStore, KmsTokenCipher
+
     bind_models(settings)
     return DynamoTokenStore(KmsTokenCipher(client("kms", settings.aws_endpoint_url), settings.tesla_token_key_id))
 
 
 def pairing_link(settings: Settings) -> str | None:
+    from driveway_hub.tesla.linking import pairing_url
+
     return pairing_url(settings.tesla_partner_domain, settings.tesla_pairing_base)
 
 
 def fleet_client(settings: Settings, user_id: str) -> TeslaFleetClient:
+    from driveway_hub.data.vehicles import set_profile_tesla_linked
+    from driveway_hub.tesla.fleet_client import TeslaFleetClient
+
     def unlinked(uid: str) -> None:
         set_profile_tesla_linked(uid, False)
 
     return TeslaFleetClient(
         user_id, store=token_store(settings), oauth=oauth_client(settings), http=http_session(), clock=utcnow,
         default_api_base=api_base(settings), command_base=settings.tesla_command_base,
-        pairing_url=pairing_link(settings), on_unlinked=unlinked,
+        pairing_url=pairing_link(settings), on_unlinked=unlinked, count=business_metrics.count,
     )
 
 
 @lru_cache(maxsize=4)
 def bookings(settings: Settings) -> BookingRepository:
     # Cached: its connection creates a botocore client on first use (tens of ms), once per container.
+    from driveway_hub.data.base import bind_models
+    from driveway_hub.data.bookings import BookingRepository
+
     bind_models(settings)
     return BookingRepository(settings.region, settings.aws_endpoint_url)
 
@@ -156,16 +165,21 @@ def workflow(settings: Settings) -> StepFunctionsWorkflow:
 
 def notifier(settings: Settings) -> NotifierPort:
     from driveway_hub import booking_runtime  # the one notifier factory (and its "not configured" stand-in)
+    from driveway_hub.data.base import bind_models
 
     bind_models(settings)
     return booking_runtime.notifier(settings)
 
 
 def places(settings: Settings) -> DrivewayPlaces:
+    from driveway_hub.data.vehicles import DrivewayPlaces
+
     return DrivewayPlaces(client("dynamodb", settings.aws_endpoint_url), settings.tables.driveways)
 
 
 def parking_adapter(settings: Settings) -> ParkingPort:
+    from driveway_hub.tesla.parking import SimulatorParkingAdapter, TeslaParkingAdapter
+
     if settings.tesla_parking_adapter == "simulator":
         return SimulatorParkingAdapter(api_base(settings), http_session())
     return TeslaParkingAdapter()
@@ -182,14 +196,23 @@ def milestone_observer(settings: Settings) -> MilestoneObserver:
 
 
 def telemetry_ingest(settings: Settings) -> TelemetryIngest:
+    from driveway_hub.data.base import bind_models
+    from driveway_hub.data.vehicles import DynamoPositionStore, DynamoTrackStore
+    from driveway_hub.tesla.telemetry import TelemetryIngest
+
     bind_models(settings)
     return TelemetryIngest(
         positions=DynamoPositionStore(), tracks=DynamoTrackStore(), bookings=bookings(settings),
         places=places(settings), observe=milestone_observer(settings), notifier=notifier(settings),
+        milliseconds=business_metrics.milliseconds,
     )
 
 
 def vehicle_service(settings: Settings) -> VehicleService:
+    from driveway_hub.data.base import bind_models
+    from driveway_hub.data.vehicles import DynamoPositionStore, DynamoTrackStore, VehicleRepository
+    from driveway_hub.tesla.vehicles import VehicleService
+
     bind_models(settings)
     store = token_store(settings)
     return VehicleService(
@@ -207,6 +230,11 @@ def tesla_commands(settings: Settings) -> VehicleService:
 
 
 def linking_service(settings: Settings) -> LinkingService:
+    from driveway_hub.data.base import bind_models
+    from driveway_hub.data.vehicles import VehicleRepository, set_profile_tesla_linked
+    from driveway_hub.tesla.linking import LinkingService
+    from driveway_hub.tesla.vehicles import sync_vehicles
+
     bind_models(settings)
     link = pairing_link(settings)
     repository = VehicleRepository()

@@ -45,7 +45,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
-from driveway_hub import telemetry_signing
+from driveway_hub import business_metrics, telemetry_signing
 from driveway_hub.adapters.notifier import NotifierPort, live_event
 from driveway_hub.errors import Conflict, InvalidInput, NotAuthenticated
 from driveway_hub.observability import logger
@@ -191,6 +191,7 @@ def authenticate_webhook(secrets: Sequence[bytes], body: bytes, headers: Mapping
                 break  # another secret cannot fix these
     reason = error.reason if error else "bad_signature"
     logger.warning("telemetry webhook refused", extra={"reason": reason})
+    business_metrics.count(business_metrics.WEBHOOK_SIGNATURE_FAILURES)
     raise TelemetryUnauthorized(f"Telemetry signature refused ({reason}).", code="invalid_signature")
 
 
@@ -507,6 +508,8 @@ class TelemetryIngest:
     observe: MilestoneObserver
     notifier: NotifierPort
     config: DetectionConfig = field(default_factory=DetectionConfig)
+    # Business metric sink for latencies (driveway_hub.business_metrics.milliseconds in production).
+    milliseconds: business_metrics.Milliseconds = business_metrics.no_milliseconds
 
     def ingest(self, records: Sequence[TelemetryRecord], now: datetime) -> IngestReport:
         """Store, detect, notify and resume for a batch (any VINs, any order, duplicates allowed)."""
@@ -534,6 +537,11 @@ class TelemetryIngest:
         if booking is not None:
             # Only the invocation whose write moved a milestone announces it: one event per detection.
             self._announce(booking, result, report)
+            for detection in result.detections:
+                if detection.milestone == "arrival":
+                    # From the car's sample (createdAt) to the arrival recorded here, delivery delays included.
+                    self.milliseconds(business_metrics.ARRIVAL_DETECTION_LATENCY,
+                                      (now - detection.at).total_seconds() * 1000)
 
     def _fold_and_save(self, vin: str, records: list[TelemetryRecord], booking: BookingLike | None,
                        now: datetime, report: IngestReport) -> Advance | None:
