@@ -383,3 +383,13 @@ def test_metro_search_matches_brute_force_within_the_read_budget(metro_index: Si
         queries_p50 = _percentile(queries_per, 0.5)
         print(f"{band:<9} {len(rows):>8}  {p50:.2f}/{p95:.2f}              {queries_p50:>2}/{max(queries_per):>2}")
         assert p50 <= 2.0 and p95 <= 3.0
+
+
+def test_wide_searches_plan_fewer_ranges_to_keep_queries_free_for_continuation_pages() -> None:
+    from driveway_hub.domain.geo import PAGE_RESERVE_BY_RADIUS, range_budget
+
+    assert range_budget(500) == range_budget(3_000) == MAX_RANGES
+    assert range_budget(3_001) == range_budget(5_000) == MAX_RANGES - PAGE_RESERVE_BY_RADIUS[-1][1] < MAX_RANGES
+    assert len(plan_radius_query(*AUSTIN, 4_000)) <= range_budget(4_000)
+    with pytest.raises(GeoError):
+        range_budget(50_000)

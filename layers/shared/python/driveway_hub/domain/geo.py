@@ -49,7 +49,14 @@ MAX_RADIUS_M = 10_000.0
 """The API's upper bound on ``radius_m``."""
 
 MAX_RANGES = 16
-"""Query budget per search. Only exceeded when the circle touches more partitions than this (10 km)."""
+"""Query budget per search (issue #4). Only exceeded when the circle touches more partitions than this
+(10 km), or when more continuation pages are needed than ``PAGE_RESERVE_BY_RADIUS`` keeps free."""
+
+PAGE_RESERVE_BY_RADIUS: tuple[tuple[float, int], ...] = ((3_000.0, 0), (MAX_RADIUS_M, 2))
+"""(largest radius in metres, Queries kept free for continuation pages). A Query page stops at 1 MB
+(~1,700 listings of ~600 B): on the 10,000-listing metro one downtown range of a 3-5 km search needed a
+second page (17 calls). Planning 14 ranges there leaves room for two such pages; below 3 km no range
+came near 1 MB. Measured in docs/decisions-geo.md; a denser city may need a larger reserve."""
 
 COVER_RES_BY_RADIUS: tuple[tuple[float, int], ...] = ((1_000.0, 10), (3_000.0, 9), (MAX_RADIUS_M, 8))
 """(largest radius in metres, cover resolution), measured (docs/decisions.md, "Geo search"): one step finer reads
@@ -238,13 +245,20 @@ def _merge_to_budget(ranges: list[KeyRange], max_ranges: int) -> list[KeyRange]:
     return merged
 
 
+def range_budget(radius_m: float) -> int:
+    """How many key ranges a search of ``radius_m`` may plan: the Query budget less the pages kept free."""
+    _check_radius(radius_m)
+    reserve = next(pages for largest, pages in PAGE_RESERVE_BY_RADIUS if radius_m <= largest)
+    return MAX_RANGES - reserve
+
+
 def plan_radius_query(
     lat: float,
     lng: float,
     radius_m: float,
     *,
     cover_res: int | None = None,
-    max_ranges: int = MAX_RANGES,
+    max_ranges: int | None = None,
 ) -> list[KeyRange]:
     """Key ranges that together read every driveway within ``radius_m`` of (lat, lng), sorted.
 
@@ -257,7 +271,8 @@ def plan_radius_query(
     cover_res
         Override the cover resolution (benchmarks); default ``cover_resolution(radius_m)``.
     max_ranges
-        Query budget; more ranges are returned only when the circle touches more partitions.
+        Range budget; default ``range_budget(radius_m)``. More ranges are returned only when the circle
+        touches more partitions.
 
     Raises
     ------
@@ -272,6 +287,8 @@ def plan_radius_query(
     True
     """
     res = cover_resolution(radius_m) if cover_res is None else cover_res
+    if max_ranges is None:
+        max_ranges = range_budget(radius_m)
     if max_ranges < 1:
         raise GeoError("max_ranges", "must be at least 1")
     cells = cover_cells(lat, lng, radius_m, res)
