@@ -33,6 +33,7 @@ def main() -> None:
         print("Driveway-Hub local cloud is up:", flush=True)
         for name, url in cloud.urls.items():
             print(f"  {name:<10} {url}", flush=True)
+        print(f"  docs       {cloud.urls['rest']}/docs  (Swagger UI)", flush=True)
         print(f"  clock      x{args.time_scale:g} (virtual now {clock.now().isoformat()})", flush=True)
         print("Ctrl-C to stop.", flush=True)
         stop.wait()
