@@ -34,11 +34,13 @@ def post_cancel(booking_id: str, request: Annotated[CancelRequest | None, Body()
                              caller=runtime.caller_of(principal_of(app)), booking_id=booking_id,
                              reason=request.reason if request else None, now=now)
     view = booking_view(booking)
-    if booking.payment_intent_id and (view.get("refund") or {}).get("status") == "pending":
-        # Stripe was unreachable: the reconciler settles it on its next run.
+    refund = (booking.details.as_dict() if booking.details else {}).get("refund") or {}
+    if booking.payment_intent_id and refund.get("status") == "pending":
+        # Stripe was unreachable: the reconciler settles every PaymentIntent of it on its next run.
         from driveway_hub.payments.runtime import recheck_soon
 
-        recheck_soon(settings, payment_intent_id=booking.payment_intent_id, booking_id=booking_id, now=now)
+        for payment_intent_id in refund.get("parts") or [booking.payment_intent_id]:
+            recheck_soon(settings, payment_intent_id=payment_intent_id, booking_id=booking_id, now=now)
     return view
 
 

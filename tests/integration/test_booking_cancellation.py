@@ -205,3 +205,38 @@ def test_extending_a_booking_reprices_it_charges_the_difference_and_refuses_a_co
     assert conflict.json()["error"]["code"] == "slot_unavailable"
     for b in (booking_id, blocker.json()["booking"]["booking_id"]):
         requests.post(f"{api}/bookings/{b}/cancel", headers=_auth(driver), timeout=10)
+
+
+def test_cancelling_an_extended_booking_settles_the_extensions_payment_too(
+    local_cloud: LocalCloud, api: str, driver: dict[str, str], listing: str
+) -> None:
+    """Within 24 h half comes back: each PaymentIntent (the booking's hold and the extension's hold) gives
+    back its share, and no hold is left on the driver's card."""
+    from datetime import datetime, timedelta
+
+    created = _book(local_cloud, api, driver, listing, hours_ahead=10, hours=2)
+    booking_id = created["booking"]["booking_id"]
+    assert created["booking"]["capture_method"] == "manual"
+    assert _pay(local_cloud, created).status_code == 200
+    _wait_for(api, driver, booking_id, "CONFIRMED")
+    end = datetime.fromisoformat(created["booking"]["end"])
+    extended = requests.patch(f"{api}/bookings/{booking_id}", json={"end": (end + timedelta(hours=2)).isoformat()},
+                              headers=_auth(driver), timeout=20)
+    assert extended.status_code == 200, extended.text
+    extension = {"payment": {**extended.json()["payment"],
+                             "publishable_key": created["payment"]["publishable_key"]}}
+    assert _pay(local_cloud, extension).status_code == 200
+    total = extended.json()["booking"]["price"]["total_cents"]
+
+    cancelled = requests.post(f"{api}/bookings/{booking_id}/cancel", headers=_auth(driver), timeout=10)
+    assert cancelled.status_code == 200, cancelled.text
+    refund = cancelled.json()["refund"]
+    assert refund["status"] == "succeeded" and "parts" not in refund
+    assert 0 < refund["amount_cents"] < total
+    stripe = local_cloud.stripe
+    assert stripe is not None
+    intents = [stripe.get(paid["payment"]["payment_intent_id"]) for paid in (created, extension)]
+    assert [i["status"] for i in intents] == ["succeeded", "succeeded"]  # both holds settled, none left open
+    returned = sum(i["amount"] - i["amount_received"] for i in intents)
+    assert returned == refund["amount_cents"]
+    assert all(0 < i["amount_received"] < i["amount"] for i in intents)  # each kept its share

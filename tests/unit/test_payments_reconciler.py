@@ -19,6 +19,9 @@ FAR = NOW + 6 * 86400  # a fresh hold
 SOON = NOW + 3600  # a hold that lapses within the margin
 PENDING_REFUND = {"refund": {"amount_cents": 1150, "currency": "usd", "status": "pending"}}
 DONE_REFUND = {"refund": {"amount_cents": 1150, "currency": "usd", "status": "succeeded"}}
+# A cancelled booking with an extension: the refund split over both PaymentIntents (domain.bookings.refund_parts).
+SPLIT_REFUND = {"refund": {"amount_cents": 1150, "currency": "usd", "status": "pending",
+                           "parts": {"pi_1": 1000, "pi_ext": 150}}}
 
 
 def failed() -> PaymentIntentInfo:
@@ -47,6 +50,12 @@ MATRIX: list[tuple[str, dict[str, Any], PaymentIntentInfo, bool, Mend]] = [
      Mend("settle", done=True, key="booking:bk1:settle:CANCELLED", refund_cents=2300)),
     ("CANCELLED", {}, intent("requires_capture", kind="extension", pi_id="pi_ext"), False,
      Mend("flag", done=True, problem="extension_held_on_cancelled_booking")),
+    ("CANCELLED", SPLIT_REFUND, intent("requires_capture", kind="extension", pi_id="pi_ext"), False,
+     Mend("settle", done=True, key="booking:bk1:cancel:pi_ext", refund_cents=150)),
+    ("CANCELLED", SPLIT_REFUND, intent("requires_capture", capture_before=FAR), True,
+     Mend("settle", done=True, key="booking:bk1:cancel", refund_cents=1000)),
+    ("CANCELLED", SPLIT_REFUND, intent("succeeded", kind="extension", pi_id="pi_ext"), False,
+     Mend("settle", done=True, key="booking:bk1:cancel:pi_ext", refund_cents=150)),
     ("COMPLETED", {}, intent("requires_capture", capture_before=FAR), True,
      Mend("capture", done=True, key="booking:bk1:capture")),
     ("NO_SHOW", {}, intent("requires_capture", capture_before=FAR), True,

@@ -32,7 +32,8 @@ def booking_view(booking: Booking) -> dict[str, Any]:
         "updated_at": booking.updated_at,
     }
     if "refund" in details:
-        view["refund"] = details["refund"]
+        # The contract's refund; how it splits over the extensions' PaymentIntents stays internal.
+        view["refund"] = {k: v for k, v in dict(details["refund"]).items() if k != "parts"}
     if "payment_problem" in details:
         view["payment_problem"] = details["payment_problem"]
     return view

@@ -262,6 +262,32 @@ def require_party(booking: Booking, caller: Caller) -> str:
     raise NotOwner("Only the booking's driver or host may do that.")
 
 
+# ---- the booking's payments -----------------------------------------------------------------------
+def extension_payments(details: dict[str, Any]) -> list[dict[str, Any]]:
+    """The extensions' PaymentIntents, ``[{"payment_intent_id", "amount_cents"}]`` (``extend_booking``)."""
+    found = details.get("extension_payments")
+    return [dict(e) for e in found] if isinstance(found, list) else []
+
+
+def refund_parts(booking: Booking, details: dict[str, Any], refund_cents: int) -> dict[str, int]:
+    """How a refund of the whole booking splits over its PaymentIntents: each extension gets the share
+    of its amount (rounded down), the booking's own PaymentIntent the rest. Integer cents, summing to
+    ``refund_cents``."""
+    total = int(booking.total_cents)
+    parts: dict[str, int] = {}
+    for extension in extension_payments(details):
+        amount = int(extension["amount_cents"])
+        parts[str(extension["payment_intent_id"])] = refund_cents * amount // total if total > 0 else 0
+    if booking.payment_intent_id:
+        parts[booking.payment_intent_id] = refund_cents - sum(parts.values())
+    return parts
+
+
+def settlement_key(booking: Booking, payment_intent_id: str, key: str) -> str:
+    """The idempotency key of settling one of the booking's PaymentIntents (``key`` for its own)."""
+    return key if payment_intent_id == booking.payment_intent_id else f"{key}:{payment_intent_id}"
+
+
 # ---- cancel --------------------------------------------------------------------------------------
 def cancel_booking(ctx: BookingContext, *, payments: PaymentsPort, caller: Caller, booking_id: str,
                    reason: str | None, now: datetime) -> Booking:
@@ -287,12 +313,17 @@ def cancel_booking(ctx: BookingContext, *, payments: PaymentsPort, caller: Calle
     if booking.execution_arn:
         ctx.workflow.stop(booking.execution_arn, cause=f"cancelled by {side}")
     if booking.payment_intent_id:
-        try:
-            payments.settle_cancellation(booking.payment_intent_id, refund_cents=outcome.refund_cents,
-                                         idempotency_key=f"booking:{booking_id}:cancel")
-            refund["status"] = "succeeded" if outcome.refund_cents else "none"
-        except UpstreamUnavailable:
-            refund["status"] = "pending"
+        # Every PaymentIntent of the booking (its own and its extensions') gives back its share.
+        parts = refund_parts(booking, details, outcome.refund_cents)
+        refund["status"] = "succeeded" if outcome.refund_cents else "none"
+        for payment_intent_id, cents in parts.items():
+            try:
+                payments.settle_cancellation(payment_intent_id, refund_cents=cents, idempotency_key=settlement_key(
+                    booking, payment_intent_id, f"booking:{booking_id}:cancel"))
+            except UpstreamUnavailable:
+                refund["status"] = "pending"  # the reconciler settles every part with the same keys
+        if len(parts) > 1:
+            refund["parts"] = parts
         details["refund"] = refund
         booking = ctx.bookings.update_fields(booking, now, details=details)
     return booking
@@ -330,8 +361,10 @@ def settle_ended_booking(ctx: BookingContext, *, payments: PaymentsPort, booking
         if target in (Status.EXPIRED, Status.PAYMENT_FAILED):
             payments.cancel(booking.payment_intent_id, reason="abandoned")
         else:
-            payments.settle_cancellation(booking.payment_intent_id, refund_cents=refund_cents,
-                                         idempotency_key=f"booking:{booking_id}:settle:{target.value}")
+            details = dict(booking.details.as_dict() if booking.details else {})
+            for payment_intent_id, cents in refund_parts(booking, details, refund_cents).items():
+                payments.settle_cancellation(payment_intent_id, refund_cents=cents, idempotency_key=settlement_key(
+                    booking, payment_intent_id, f"booking:{booking_id}:settle:{target.value}"))
         ctx.notifier.publish((booking.driver_id, booking.host_id), live_event(
             "payment.updated", booking_id, now, status=target.value.lower(), refund_cents=refund_cents))
     return booking
@@ -405,6 +438,10 @@ def extend_booking(ctx: BookingContext, *, catalog: DrivewayCatalog, payouts: Ho
             "subtotal_cents": change.old.subtotal_cents, "platform_fee_cents": change.old.platform_fee_cents,
             "total_cents": change.old.total_cents})
         raise
+    # Remembered so that a cancellation or a no-show settles this PaymentIntent too (refund_parts).
+    details["extension_payments"] = [*extension_payments(details),
+                                     {"payment_intent_id": intent.id, "amount_cents": change.total_delta_cents}]
+    booking = ctx.bookings.update_fields(booking, now, details=details)
     ctx.notifier.publish((booking.driver_id, booking.host_id), live_event(
         "booking.updated", booking_id, now, status=booking.status, end=booking.end_at, reason="extended"))
     return Extension(booking, intent.id, intent.client_secret, change.total_delta_cents)

@@ -93,8 +93,7 @@ def _held(booking_id: str, status: Status, details: dict[str, Any], intent: Paym
     if status in NOTHING_OWED:
         return Mend("cancel", done=True)
     if status is Status.CANCELLED:
-        return _settle_cancelled(booking_id, details, intent) if main else Mend(
-            "flag", done=True, problem="extension_held_on_cancelled_booking")
+        return _settle_cancelled(booking_id, details, intent, main)
     if status is Status.COMPLETED:
         return Mend("capture", done=True, key=capture_key)
     if status is Status.NO_SHOW:
@@ -110,8 +109,8 @@ def _held(booking_id: str, status: Status, details: dict[str, Any], intent: Paym
 
 def _captured(booking_id: str, status: Status, details: dict[str, Any], intent: PaymentIntentInfo,
               main: bool) -> Mend:
-    if main and status is Status.CANCELLED:
-        return _settle_cancelled(booking_id, details, intent)
+    if status is Status.CANCELLED and (main or intent.id in _refund_parts(details)):
+        return _settle_cancelled(booking_id, details, intent, main)
     if main and status in NOTHING_OWED:
         # Money taken for a booking that never happened (e.g. charged after the payment window closed).
         return Mend("settle", done=True, key=f"booking:{booking_id}:settle:{status.value}",
@@ -119,14 +118,25 @@ def _captured(booking_id: str, status: Status, details: dict[str, Any], intent: 
     return Mend("none", done=True)
 
 
-def _settle_cancelled(booking_id: str, details: dict[str, Any], intent: PaymentIntentInfo) -> Mend:
-    """A cancelled booking: the policy's refund (cancel API) or, for the lifecycle's compensation path,
-    everything (its key). Settling twice with one key does nothing more, so "maybe already done" is safe."""
+def _refund_parts(details: dict[str, Any]) -> dict[str, int]:
     refund = details.get("refund")
+    parts = refund.get("parts") if isinstance(refund, dict) else None
+    return {str(k): int(v) for k, v in parts.items()} if isinstance(parts, dict) else {}
+
+
+def _settle_cancelled(booking_id: str, details: dict[str, Any], intent: PaymentIntentInfo, main: bool) -> Mend:
+    """A cancelled booking: the policy's refund (cancel API; an extension's PaymentIntent its share,
+    ``refund.parts``) or, for the lifecycle's compensation path, everything (its key). Settling twice with
+    one key does nothing more, so "maybe already done" is safe."""
+    refund = details.get("refund")
+    parts = _refund_parts(details)
+    if not main and intent.id not in parts:
+        return Mend("flag", done=True, problem="extension_held_on_cancelled_booking")
     if isinstance(refund, dict) and "amount_cents" in refund:
         if refund.get("status") not in (None, "pending"):
             return Mend("none", done=True)
-        return Mend("settle", done=True, key=f"booking:{booking_id}:cancel", refund_cents=int(refund["amount_cents"]))
+        key = f"booking:{booking_id}:cancel" if main else f"booking:{booking_id}:cancel:{intent.id}"
+        return Mend("settle", done=True, key=key, refund_cents=parts.get(intent.id, int(refund["amount_cents"])))
     total = intent.amount_capturable if intent.status == "requires_capture" else intent.amount_refundable
     return Mend("settle", done=True, key=f"booking:{booking_id}:settle:CANCELLED", refund_cents=total)
 
