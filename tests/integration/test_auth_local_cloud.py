@@ -40,7 +40,7 @@ EVENTS = Path(__file__).resolve().parents[2] / "events"
 PASSWORD = "Correct-Horse-42"
 # Routes these tests exercise end to end (tests/unit/test_route_table.py checks every route is covered).
 COVERS = ("auth_register", "auth_login", "auth_refresh", "auth_logout", "auth_me", "auth_add_role",
-          "auth_forgot_password", "auth_reset_password", "me_export", "me_delete")
+          "auth_forgot_password", "auth_reset_password", "auth_confirm", "me_export", "me_delete")
 
 
 @dataclass
@@ -294,6 +294,27 @@ def test_forgotten_password_is_reset_with_the_code_from_the_log(auth_cloud: Auth
     assert_envelope(me(auth_cloud.api, user.access_token), 401, "unauthorized")  # signed out everywhere
     assert login(auth_cloud.api, user).status_code == 401
     assert login(auth_cloud.api, user, password="Battery-Staple-77").status_code == 200
+
+
+def test_where_sign_up_is_not_auto_confirmed_login_waits_for_the_emailed_code(
+    auth_cloud: AuthCloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Staging and prod: Cognito emails a code at sign-up; until POST /auth/confirm takes it, login is 403.
+    (moto accepts any code, so a wrong code is covered by the unit tests of the Cognito adapter.)"""
+    import driveway_hub.auth.runtime as auth_runtime
+
+    monkeypatch.setattr(auth_runtime, "AUTO_CONFIRM_STAGES", frozenset())
+    user = new_user()
+    assert register(auth_cloud.api, user).status_code == 201
+    assert_envelope(login(auth_cloud.api, user), 403, "email_not_verified")
+    confirmed = requests.post(f"{auth_cloud.api}/auth/confirm", json={"email": user.email.upper(), "code": "123456"},
+                              timeout=10)
+    assert confirmed.status_code == 204, confirmed.text
+    assert login(auth_cloud.api, user).status_code == 200
+    again = requests.post(f"{auth_cloud.api}/auth/confirm", json={"email": user.email, "code": "123456"}, timeout=10)
+    assert again.status_code == 204  # a repeated confirm (a double tap) is not an error
+    assert_envelope(requests.post(f"{auth_cloud.api}/auth/confirm", json={"email": user.email}, timeout=10),
+                    400, "invalid_request")
 
 
 def test_forgot_password_for_an_unknown_email_answers_the_same(auth_cloud: AuthCloud) -> None:

@@ -486,6 +486,7 @@ TEMPLATES: dict[str, Callable[[], dict[str, Any]]] = {
     "auth_login": lambda: {"email": _email(), "password": PASSWORD},
     "auth_forgot_password": lambda: {"email": _email()},
     "auth_reset_password": lambda: {"email": _email(), "code": "123456", "new_password": PASSWORD},
+    "auth_confirm": lambda: {"email": _email(), "code": "123456"},
 }
 
 

@@ -81,6 +81,7 @@ ROUTES: tuple[Route, ...] = (
           auth=False),
     Route("auth_reset_password", "rest", "functions.auth.reset_password", "POST", "/auth/reset-password",
           auth=False, tables=("users",)),
+    Route("auth_confirm", "rest", "functions.auth.confirm", "POST", "/auth/confirm", auth=False),
     # Privacy: each feature that stores personal data adds its tables here (driveway_hub/auth/privacy.py).
     Route("me_export", "rest", "functions.api.me_export", "GET", "/me/export", permission="account:manage",
           tables=("users", "bookings", "booking_history", "vehicles", "tesla_accounts", "positions", "driveways"),

@@ -273,6 +273,10 @@ class AccountService:
             raise NotFound("No such account.")
         return profile
 
+    # ---- email confirmation (stages without auto-confirm: the code Cognito emails at sign-up) ----------
+    def confirm_email(self, email: str, code: str) -> None:
+        self.identity.confirm_email(normalize_email(email), code)
+
     # ---- password reset ----------------------------------------------------------------------------
     def forgot_password(self, email: str) -> None:
         self.identity.send_password_reset_code(normalize_email(email))

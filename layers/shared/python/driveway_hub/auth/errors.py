@@ -38,6 +38,11 @@ class InvalidResetCode(InvalidInput):
         super().__init__(message, field="code", code="invalid_reset_code")
 
 
+class InvalidConfirmationCode(InvalidInput):
+    def __init__(self, message: str = "The confirmation code is wrong or has expired; request a new one."):
+        super().__init__(message, field="code", code="invalid_confirmation_code")
+
+
 class TooManyLoginAttempts(RateLimited):
     """Too many failed sign-ins for one account in the window; carries when to try again."""
 

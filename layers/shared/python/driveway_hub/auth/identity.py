@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from driveway_hub.auth.errors import (
     EmailNotVerified,
     EmailTaken,
+    InvalidConfirmationCode,
     InvalidCredentials,
     InvalidResetCode,
     InvalidToken,
@@ -26,7 +27,7 @@ from driveway_hub.auth.errors import (
     WeakPassword,
 )
 from driveway_hub.auth.permissions import ROLES
-from driveway_hub.errors import InvalidInput, NotAuthenticated, RateLimited, UpstreamUnavailable
+from driveway_hub.errors import InvalidInput, NotAllowed, NotAuthenticated, RateLimited, UpstreamUnavailable
 from driveway_hub.observability import logger
 
 # ---------------------------------------------------------------------------------- pool settings
@@ -160,6 +161,9 @@ class IdentityProvider(Protocol):
         """Start a reset; silent for an unknown email so the answer reveals nothing."""
 
     def reset_password(self, email: str, code: str, new_password: str) -> None: ...
+
+    def confirm_email(self, email: str, code: str) -> None:
+        """Confirm a sign-up with the emailed code; an account already confirmed is not an error."""
 
     def delete_user(self, user_id: str) -> None:
         """Delete the identity (idempotent)."""
@@ -346,6 +350,19 @@ class CognitoIdentityProvider:
                 raise InvalidResetCode() from exc
             if error == "InvalidPasswordException":
                 raise WeakPassword(_error_message(exc) or "The password does not meet the policy.") from exc
+            raise self._translate(exc) from exc
+
+    def confirm_email(self, email: str, code: str) -> None:
+        try:
+            self._call("confirm_sign_up", ClientId=self._client, Username=email, ConfirmationCode=code)
+        except ClientError as exc:
+            error = _error_code(exc)
+            if error == "NotAuthorizedException" and "CONFIRMED" in (_error_message(exc) or "").upper():
+                return  # "User cannot be confirmed. Current status is CONFIRMED": a repeated confirm
+            if error in {"CodeMismatchException", "ExpiredCodeException", "UserNotFoundException"}:
+                raise InvalidConfirmationCode() from exc
+            if error == "NotAuthorizedException":  # e.g. a disabled account
+                raise NotAllowed("This account cannot be confirmed.") from exc
             raise self._translate(exc) from exc
 
     def delete_user(self, user_id: str) -> None:
