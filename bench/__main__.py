@@ -82,13 +82,13 @@ def cold_start_section(measures: Mapping[str, cold_start.Measure], runs: int, wo
     cells = []
     if base is not None:
         cells.append([base.label, num(base.median_s, 3), num(base.min_s, 3), num(base.peak_rss_mb), "1.00", "1.00",
-                      ""])
+                      "1.00", ""])
     for r in rows:
         flag = "ERROR " + (r.error or "") if r.error and math.isnan(r.median_s) else (
             f"> {cold_start.TARGET_RATIO}x" if r.flagged else "")
         cells.append([r.label.removeprefix("functions."), num(r.median_s, 3), num(r.min_s, 3), num(r.peak_rss_mb),
-                      num(r.ratio, 2), num(r.best_ratio, 2), flag])
-    out += table(["function", "median s", "best s", "peak RSS MB", "x baseline", "x (best)", ""], cells)
+                      num(r.ratio, 2), num(r.best_ratio, 2), num(r.cpu_ratio, 2), flag])
+    out += table(["function", "median s", "best s", "peak RSS MB", "x baseline", "x (best)", "x (CPU)", ""], cells)
     flagged = [r for r in rows if r.flagged]
     both = [r for r in flagged if r.best_ratio > cold_start.TARGET_RATIO]
     out.append(f"  {len(flagged)} of {len(rows)} functions above {cold_start.TARGET_RATIO}x the baseline "
@@ -329,9 +329,9 @@ def search_section(size: int, queries: int) -> tuple[list[str], Any]:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5, help="fresh processes per function (cold start)")
-    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
-                        help="cold-start processes at once (default: 2 or the cores, whichever is fewer)")
+    parser.add_argument("--runs", type=int, default=cold_start.RUNS, help="fresh processes per function (cold start)")
+    parser.add_argument("--workers", type=int, default=cold_start.WORKERS,
+                        help="cold-start processes at once (default 1: parallel samples disturb each other)")
     parser.add_argument("--env", default="dev", choices=("dev", "staging", "prod"),
                         help="cdk.json environment whose memory size and shard count are priced")
     parser.add_argument("--bookings", type=int, default=10_000, help="bookings per month for the monthly figure")

@@ -45,6 +45,19 @@ def test_a_handler_defers_its_collaborators_to_their_first_use(module: str) -> N
     assert loaded == {"loaded": []}
 
 
+@pytest.mark.parametrize("module", ["functions.driveways.get_driveway", "functions.tesla.telemetry_webhook"])
+def test_h3_is_loaded_only_when_a_location_is_checked(module: str) -> None:
+    answer = _in_lambda_env(f"""
+import json, sys
+import {module}
+from driveway_hub.domain import geo
+at_import = "h3" in sys.modules
+cells = geo.cell_keys(52.52, 13.405)
+print(json.dumps({{"at_import": at_import, "after": "h3" in sys.modules, "cells": len(cells)}}))
+""")
+    assert answer == {"at_import": False, "after": True, "cells": 2}
+
+
 def test_x_ray_patches_botocore_and_requests_when_they_are_imported_and_nothing_else() -> None:
     answer = _in_lambda_env("""
 import json, sys

@@ -32,11 +32,15 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from itertools import pairwise
-from typing import NamedTuple
-
-import h3.api.basic_int as h3
+from typing import TYPE_CHECKING, NamedTuple
 
 from driveway_hub.errors import InvalidInput
+from driveway_hub.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import h3.api.basic_int as h3
+else:  # imported on first use: only location checks and search need H3, not every importer (issue #8)
+    h3 = lazy_module("h3.api.basic_int")
 
 FINE_RES = 10
 """Resolution stored per driveway (~0.015 km² cells, ~76 m edge)."""
