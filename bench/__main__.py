@@ -435,9 +435,8 @@ def notes(run: BookingRun | None, session: SessionResult) -> list[str]:
            "  - Secrets Manager: counted in one warm process (secrets cached); each cold container fetches again.",
            "  - Telemetry came through the relay webhook (one REST request + invocation per 5 s batch while the car "
            "moves); through Kinesis it would cost PUT payload units and a stream-triggered function instead.",
-           "  - The bench waits for Stripe's webhooks before the app's next request: every handler shares one "
-           "process locally and Powertools keeps the current event in a class attribute (BaseRouter.current_event), "
-           "so overlapping requests can swap events (a GET .../status answered 401 during charge.captured).",
+           "  - The bench waits for Stripe's webhooks before the app's next request, so that each DynamoDB request "
+           "is counted against the route that made it (one process serves every function locally).",
            "  - Counts vary by about 1 from run to run (webhook ordering: e.g. 8 or 9 Stripe calls).",
            "  - Not in the totals: free tiers, CloudWatch Logs, DynamoDB storage/backups, S3, data transfer, Cognito."]
     if run is not None:

@@ -1028,10 +1028,10 @@ class _Script:
         run.completed = True
 
     def _quiesce(self) -> None:
-        """Let Stripe's webhooks land before the next request. All handlers share this process, and
-        Powertools keeps the current event on a class attribute (``BaseRouter.current_event``): a webhook
-        handled at the same moment as a user's request can swap their events (seen: GET .../status
-        answering 401 while charge.captured was being handled). One event at a time, as on Lambda."""
+        """Let Stripe's webhooks land before the next request. All handlers share this process, so a webhook
+        handled at the same moment as a user's request would mix their DynamoDB counts; one event at a time
+        keeps each request attributed to its route. (Powertools' per-request router state is made per-thread
+        by ``local/lambda_runtime.py``, so concurrent requests no longer see each other's events.)"""
         with contextlib.suppress(Exception):
             self.cloud.stripe.wait_for_deliveries(timeout=10)
         time.sleep(0.2)
