@@ -39,7 +39,7 @@ class InvalidResetCode(InvalidInput):
 
 
 class InvalidConfirmationCode(InvalidInput):
-    def __init__(self, message: str = "The confirmation code is wrong or has expired; request a new one."):
+    def __init__(self, message: str = "The confirmation code is wrong or has expired."):
         super().__init__(message, field="code", code="invalid_confirmation_code")
 
 
