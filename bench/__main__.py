@@ -186,7 +186,7 @@ def fixed_resources(env_config: Mapping[str, Any], env: str = "prod") -> tuple[c
                        constants.PRE_TOKEN_GENERATION_FUNCTION)
     machines = len(list(constants.STATE_MACHINES_DIR.glob(f"*{constants.ASL_SUFFIX}")))
     dead_letter_queues = 2  # the reconciler schedule and the telemetry consumer (stacks/triggers.py)
-    business = 3  # payment failures, Tesla API unavailable, webhook signature failures
+    business = 4  # payment failures, Tesla API unavailable, webhook signature failures, money needs attention
     alarms = 2 + len(routes) + len(extra_functions) + dead_letter_queues + machines + business
     fixed = cost.FixedResources(kms_keys=kms_keys, secrets=len(constants.SECRETS), alarms=alarms,
                                 kinesis_shards=int(env_config.get("telemetry_stream_shards", 1)))

@@ -189,6 +189,20 @@ class MonitoringStack(cdk.Stack):
             "out of step (rotation, docs/runbook.md) or forged requests",
         )
 
+        # Each of these is money a person must look at (a settlement, refund or reconciliation that failed
+        # after retries, a dispute): one alarm on their sum, at the first occurrence.
+        alarm(
+            "money-needs-attention",
+            cloudwatch.MathExpression(
+                expression=" + ".join(f"FILL(m{i}, 0)" for i in range(len(bm.NEEDS_ATTENTION))),
+                using_metrics={f"m{i}": business_metric(name, "Sum", period)
+                               for i, name in enumerate(bm.NEEDS_ATTENTION)},
+                period=period,
+            ),
+            1,
+            "A payment needs a person: " + ", ".join(bm.NEEDS_ATTENTION) + " (docs/payments.md, docs/runbook.md)",
+        )
+
         dashboard = cloudwatch.Dashboard(
             self, c.DASHBOARD, dashboard_name=c.resource_name(config.name, "dashboard")
         )

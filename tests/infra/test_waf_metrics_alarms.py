@@ -196,6 +196,15 @@ def test_every_alarm_of_the_production_checklist_exists(prod: Synthesized) -> No
         assert f"driveway-hub-prod-{name}" in by_name
 
 
+def test_money_that_needs_a_person_raises_one_alarm_at_the_first_occurrence(prod: Synthesized) -> None:
+    money = alarms(prod)["driveway-hub-prod-money-needs-attention"]
+    assert money["Threshold"] == 1 and money["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    watched = {q["MetricStat"]["Metric"]["MetricName"] for q in money["Metrics"] if "MetricStat" in q}
+    assert watched == set(bm.NEEDS_ATTENTION)
+    [expression] = [q["Expression"] for q in money["Metrics"] if "Expression" in q]
+    assert expression.count("FILL(") == len(bm.NEEDS_ATTENTION)
+
+
 # --- Dashboard -----------------------------------------------------------------------------------------
 def dashboard_widgets(synth: Synthesized) -> dict[str, dict[str, Any]]:
     [(stack, _), *_rest] = synth.locate("AWS::CloudWatch::Dashboard")

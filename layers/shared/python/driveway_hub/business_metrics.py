@@ -44,6 +44,16 @@ ARRIVAL_DETECTION_LATENCY = "ArrivalDetectionLatency"
 WEBSOCKET_CONNECTIONS = "WebSocketConnections"
 WEBHOOK_SIGNATURE_FAILURES = "WebhookSignatureFailures"
 
+# Money that needs a person (payments.events, payments.reconciler, the lifecycle's flag task): one alarm
+# watches their sum (stacks/monitoring_stack.py, "money-needs-attention").
+PAYMENT_SETTLEMENT_FAILURES = "PaymentSettlementFailures"
+REFUND_FAILURES = "RefundFailures"
+PAYMENT_PROBLEMS = "PaymentProblems"
+PAYMENT_DISPUTES = "PaymentDisputes"
+RECONCILER_ERRORS = "ReconcilerErrors"
+NEEDS_ATTENTION = (PAYMENT_SETTLEMENT_FAILURES, REFUND_FAILURES, PAYMENT_PROBLEMS, PAYMENT_DISPUTES,
+                   RECONCILER_ERRORS)
+
 # Collaborator types for domain code: count(name) and milliseconds(name, value).
 Count = Callable[[str], None]
 Milliseconds = Callable[[str, float], None]

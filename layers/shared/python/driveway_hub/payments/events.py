@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 from pynamodb.exceptions import UpdateError
 
+from driveway_hub import business_metrics
 from driveway_hub.adapters.notifier import NotifierPort, live_event
 from driveway_hub.domain.booking_status import LIVE, Status
 from driveway_hub.errors import NotFound
@@ -193,7 +194,7 @@ def flag_booking(fx: PaymentEffects, booking: Any, problem: str, pi_id: str, now
             return False
         details = {**booking_details(fresh), "payment_problem": details["payment_problem"]}
         fx.bookings.update_fields(fresh, now, details=details)
-    fx.count("PaymentProblems")
+    fx.count(business_metrics.PAYMENT_PROBLEMS)
     logger.error("booking flagged: payment problem",
                  extra={"booking_id": booking.booking_id, "problem": problem, "payment_intent_id": pi_id})
     fx.notifier.publish(_parties(booking), live_event(
@@ -233,7 +234,7 @@ def _record_refund(fx: PaymentEffects, refund: RefundInfo, now: datetime) -> str
                                        host_id=booking.host_id, now=now.isoformat())
     if refund.status == "failed":
         # The money came back to us (closed card…): someone must pay the driver another way.
-        fx.count("RefundFailures")
+        fx.count(business_metrics.REFUND_FAILURES)
         logger.error("refund failed", extra={"booking_id": booking.booking_id, "refund_id": refund.id,
                                              "failure_reason": refund.failure_reason})
     if changed:
@@ -251,7 +252,7 @@ def record_dispute(fx: PaymentEffects, dispute_id: str, now: datetime) -> str:
     if booking is None:
         return "ignored: dispute without booking"
     fx.records.record_dispute(dispute, booking_id=booking.booking_id, host_id=booking.host_id, now=now.isoformat())
-    fx.count("PaymentDisputes")
+    fx.count(business_metrics.PAYMENT_DISPUTES)
     # We bear the losses of connected accounts (controller.losses = application): ops must respond.
     logger.error("payment disputed", extra={"booking_id": booking.booking_id, "dispute_id": dispute.id,
                                             "reason": dispute.reason, "status": dispute.status,

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from driveway_hub import business_metrics
 from driveway_hub.domain.booking_status import LIVE, Status
 from driveway_hub.errors import DomainError, NotFound
 from driveway_hub.observability import logger
@@ -182,7 +183,7 @@ def reconcile(fx: PaymentEffects, now: datetime, *, replay: Callable[[dict[str, 
             deferred += 1  # Stripe is down: the item stays due and the next run tries again
         except DomainError as exc:
             errors += 1
-            fx.count("ReconcilerErrors")
+            fx.count(business_metrics.RECONCILER_ERRORS)
             logger.error("reconciler could not mend a payment", extra={
                 "payment_intent_id": watch.payment_intent_id, "booking_id": watch.booking_id, "code": exc.code})
     report = ReconcileReport(checked, replayed, dict(actions), deferred, errors)

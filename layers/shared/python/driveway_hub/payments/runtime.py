@@ -16,11 +16,9 @@ from datetime import datetime
 from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.metrics import MetricUnit
-
+from driveway_hub import business_metrics
 from driveway_hub.aws import client
 from driveway_hub.config import ConfigurationError, Settings
-from driveway_hub.observability import metrics
 from driveway_hub.payments.payouts import HostPayouts
 from driveway_hub.payments.ports import Watch
 
@@ -86,13 +84,6 @@ def host_payouts(settings: Settings) -> HostPayouts:
     return HostPayouts(host_accounts(settings))
 
 
-def _count(name: str) -> None:
-    # Rare events (failures, disputes) flushed as they happen: the handlers then need no log_metrics
-    # decorator, which warns on every invocation that emits none.
-    metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
-    metrics.flush_metrics()
-
-
 @lru_cache(maxsize=4)
 def effects(settings: Settings) -> PaymentEffects:
     # The booking engine's context: its repository, notifier and Step Functions workflow, and its
@@ -108,7 +99,7 @@ def effects(settings: Settings) -> PaymentEffects:
         bookings=ctx.bookings,
         observe=partial(observe, ctx),
         notifier=ctx.notifier,
-        count=_count,
+        count=business_metrics.count,
     )
 
 
