@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from driveway_hub.adapters import notifier
 from driveway_hub.adapters.workflow import StepFunctionsWorkflow
 from driveway_hub.config import get_settings
 from driveway_hub.data.base import bind_models
@@ -418,6 +419,8 @@ def test_a_host_socket_closed_abruptly_is_pruned_and_the_driver_still_gets_every
     # API Gateway's $disconnect is best effort: for a connection that vanished it may never come. The
     # local gateway always sends it, so it is held back here to leave the record behind.
     monkeypatch.delitem(local_cloud.gateway.websocket_routes, "$disconnect")
+    # A 410 within CONNECTING_GRACE of $connect means "still connecting" (kept); this socket is long gone.
+    monkeypatch.setattr(notifier, "CONNECTING_GRACE", timedelta(0))
     drop(raw)
     management = f"{local_cloud.gateway.management_url}/@connections/{dead}"
     wait_until(lambda: requests.get(management, timeout=5).status_code == 410, "the gateway to see the drop")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import DeleteError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
 from driveway_hub.data.base import TableModel
@@ -44,6 +45,16 @@ class ConnectionRepository:
 
     def delete(self, connection_id: str) -> None:
         Connection(connection_id).delete()
+
+    def delete_if_connected_before(self, connection_id: str, cutoff: datetime) -> bool:
+        """Delete the record unless it was saved at or after ``cutoff`` (a socket still connecting)."""
+        try:
+            Connection(connection_id).delete(condition=Connection.connected_at < cutoff.isoformat())
+        except DeleteError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def for_user(self, user_id: str) -> list[str]:
         return [c.connection_id for c in Connection.by_user.query(user_id)]
