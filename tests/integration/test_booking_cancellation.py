@@ -170,6 +170,10 @@ def test_a_non_instant_driveway_waits_for_the_host_who_approves_or_rejects(
     _step(api, host, rejected["booking"]["booking_id"], "reject", "REJECTED")
     assert local_cloud.stripe is not None
     intent = local_cloud.stripe.get(rejected["payment"]["payment_intent_id"])
+    # REJECTED is visible before the lifecycle's Settle task has run: give it a moment.
+    deadline = time.monotonic() + 15
+    while local_cloud.stripe.get(intent["latest_charge"])["amount_refunded"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
     charge = local_cloud.stripe.get(intent["latest_charge"])
     assert charge["amount_refunded"] == rejected["booking"]["price"]["total_cents"]  # all of it back
     requests.post(f"{api}/bookings/{approved['booking']['booking_id']}/cancel", headers=_auth(host), timeout=10)
