@@ -32,16 +32,9 @@ def post_cancel(booking_id: str, request: Annotated[CancelRequest | None, Body()
     now = utcnow()
     booking = cancel_booking(runtime.context(settings), payments=runtime.payments(settings),
                              caller=runtime.caller_of(principal_of(app)), booking_id=booking_id,
-                             reason=request.reason if request else None, now=now)
-    view = booking_view(booking)
-    refund = (booking.details.as_dict() if booking.details else {}).get("refund") or {}
-    if booking.payment_intent_id and refund.get("status") == "pending":
-        # Stripe was unreachable: the reconciler settles every PaymentIntent of it on its next run.
-        from driveway_hub.payments.runtime import recheck_soon
-
-        for payment_intent_id in refund.get("parts") or [booking.payment_intent_id]:
-            recheck_soon(settings, payment_intent_id=payment_intent_id, booking_id=booking_id, now=now)
-    return view
+                             reason=request.reason if request else None, now=now,
+                             watch_payment=runtime.payment_watch(settings, now))
+    return booking_view(booking)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

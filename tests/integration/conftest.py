@@ -4,12 +4,24 @@ retries take no real time."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from local.clock import VirtualClock
 from local.cloud import LocalCloud, Ports
+
+
+def wait_until(condition: Callable[[], object], what: str, timeout_s: float = 20) -> None:
+    """Poll ``condition`` until it holds: the lifecycle, webhooks and moto run on their own threads, and a
+    status is visible before the task that follows it (e.g. the settlement after EXPIRED) has run."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.02)
+    pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
 
 
 @pytest.fixture(scope="module")

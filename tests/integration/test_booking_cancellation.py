@@ -4,14 +4,16 @@ the instant clock (used elsewhere to collapse waits) would do as soon as the boo
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
 import requests
 
+from driveway_hub.config import get_settings
+from driveway_hub.payments.runtime import run_reconciler
 from local.clock import VirtualClock
 from local.cloud import LocalCloud, Ports
+from tests.integration.conftest import wait_until
 from tests.integration.test_booking_lifecycle import _auth, _book, _driveway, _onboard, _pay, _wait_for
 
 pytestmark = pytest.mark.integration
@@ -53,6 +55,64 @@ def test_driver_cancelling_48h_ahead_gets_a_full_refund_with_the_transfer_revers
     assert charge["amount_refunded"] == created["booking"]["price"]["total_cents"]
 
 
+
+
+@pytest.mark.parametrize("hours_ahead", [24 * 8, 12], ids=["charged", "held"])
+def test_cancelling_after_paying_but_before_the_webhook_gives_everything_back(
+    local_cloud: LocalCloud, api: str, driver: dict[str, str], listing: str, hours_ahead: int
+) -> None:
+    """The booking is still PENDING_PAYMENT (Stripe's webhook is late) but the card was charged or held:
+    the booking was never confirmed, so the driver owes nothing, whatever the notice."""
+    stripe = local_cloud.stripe
+    assert stripe is not None
+    created = _book(local_cloud, api, driver, listing, hours_ahead=hours_ahead)
+    booking_id, total = created["booking"]["booking_id"], created["booking"]["price"]["total_cents"]
+    stripe.set_chaos(delay_s=30)  # the webhook arrives after the driver has cancelled
+    try:
+        assert _pay(local_cloud, created).status_code == 200
+        cancelled = requests.post(f"{api}/bookings/{booking_id}/cancel", headers=_auth(driver), timeout=10)
+    finally:
+        stripe.set_chaos(delay_s=0)
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "CANCELLED"
+    intent = stripe.get(created["payment"]["payment_intent_id"])
+    if intent["status"] == "succeeded":  # charged: all of it refunded
+        assert stripe.get(intent["latest_charge"])["amount_refunded"] == total, intent
+    else:  # held: the authorization released, nothing captured
+        assert (intent["status"], intent["amount_received"]) == ("canceled", 0), intent
+    assert cancelled.json()["refund"]["amount_cents"] == total
+
+
+@pytest.mark.parametrize("finisher", ["the app's retry", "the reconciler"])
+def test_a_cancellation_stripe_could_not_settle_is_finished_later(
+    local_cloud: LocalCloud, api: str, driver: dict[str, str], listing: str, finisher: str
+) -> None:
+    stripe = local_cloud.stripe
+    assert stripe is not None
+    created = _book(local_cloud, api, driver, listing, hours_ahead=24 * 9)  # charged now
+    booking_id, total = created["booking"]["booking_id"], created["booking"]["price"]["total_cents"]
+    assert _pay(local_cloud, created).status_code == 200
+    _wait_for(api, driver, booking_id, "CONFIRMED")
+    stripe.inject_fault("POST /v1/refunds*", count=10)  # more than the adapter's retries
+    try:
+        first = requests.post(f"{api}/bookings/{booking_id}/cancel", headers=_auth(driver), timeout=30)
+    finally:
+        stripe.clear_faults()
+    assert first.status_code == 200, first.text
+    assert first.json()["status"] == "CANCELLED"
+    assert (first.json()["refund"]["amount_cents"], first.json()["refund"]["status"]) == (total, "pending")
+    charge = stripe.get(stripe.get(created["payment"]["payment_intent_id"])["latest_charge"])
+    assert charge["amount_refunded"] == 0
+    # Either finishes it with the same keys: the cancel told the reconciler to look before moving money.
+    if finisher == "the reconciler":
+        assert run_reconciler(get_settings(), local_cloud.clock.now()).actions.get("settle") == 1
+    again = requests.post(f"{api}/bookings/{booking_id}/cancel", headers=_auth(driver), timeout=30)
+    assert again.status_code == 200, again.text
+    assert (again.json()["refund"]["amount_cents"], again.json()["refund"]["status"]) == (total, "succeeded")
+    assert stripe.get(charge["id"])["amount_refunded"] == total
+    third = requests.post(f"{api}/bookings/{booking_id}/cancel", headers=_auth(driver), timeout=30)
+    assert third.json()["refund"] == again.json()["refund"]
+    assert stripe.get(charge["id"])["amount_refunded"] == total  # no second refund
 
 
 def test_driver_cancelling_within_24h_gets_half_back_from_the_hold(
@@ -137,11 +197,8 @@ def test_a_declined_card_fails_the_booking_releases_the_slot_and_the_driver_can_
     assert local_cloud.stripe is not None
     stripe = local_cloud.stripe
     # The status changes first (it releases the slot); the PaymentIntent is cancelled right after.
-    for _ in range(100):
-        if stripe.get(created["payment"]["payment_intent_id"])["status"] == "canceled":
-            break
-        time.sleep(0.05)
-    assert stripe.get(created["payment"]["payment_intent_id"])["status"] == "canceled"
+    wait_until(lambda: stripe.get(created["payment"]["payment_intent_id"])["status"] == "canceled",
+               "the failed payment's PaymentIntent to be cancelled")
     again = _book(local_cloud, api, driver, listing, hours_ahead=24 * 30)  # the same slot, free again
     assert _pay(local_cloud, again).status_code == 200
     _wait_for(api, driver, again["booking"]["booking_id"], "CONFIRMED")
@@ -170,10 +227,9 @@ def test_a_non_instant_driveway_waits_for_the_host_who_approves_or_rejects(
     _step(api, host, rejected["booking"]["booking_id"], "reject", "REJECTED")
     assert local_cloud.stripe is not None
     intent = local_cloud.stripe.get(rejected["payment"]["payment_intent_id"])
-    # REJECTED is visible before the lifecycle's Settle task has run: give it a moment.
-    deadline = time.monotonic() + 15
-    while local_cloud.stripe.get(intent["latest_charge"])["amount_refunded"] == 0 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    # REJECTED is visible before the lifecycle's Settle task has run.
+    stripe = local_cloud.stripe
+    wait_until(lambda: stripe.get(intent["latest_charge"])["amount_refunded"] > 0, "the rejection's refund")
     charge = local_cloud.stripe.get(intent["latest_charge"])
     assert charge["amount_refunded"] == rejected["booking"]["price"]["total_cents"]  # all of it back
     requests.post(f"{api}/bookings/{approved['booking']['booking_id']}/cancel", headers=_auth(host), timeout=10)

@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from local.cloud import LocalCloud
+from tests.integration.conftest import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -163,8 +164,11 @@ def test_payment_that_never_arrives_expires_and_releases_the_slot(
     _wait_until_waiting(local_cloud, booking_id)
     local_cloud.clock.advance(16 * 60)  # past the 15-minute payment window
     _wait_for(api, driver, booking_id, "EXPIRED")
-    assert local_cloud.stripe is not None
-    assert local_cloud.stripe.get(created["payment"]["payment_intent_id"])["status"] == "canceled"
+    stripe = local_cloud.stripe
+    assert stripe is not None
+    # EXPIRED is visible before the lifecycle's settlement task has cancelled the PaymentIntent.
+    wait_until(lambda: stripe.get(created["payment"]["payment_intent_id"])["status"] == "canceled",
+               "the expired booking's PaymentIntent to be cancelled")
     again = _book(local_cloud, api, driver, listing, hours_ahead=30)  # the slot is free again
     assert again["booking"]["status"] == "PENDING_PAYMENT"
     requests.post(f"{api}/bookings/{again['booking']['booking_id']}/cancel", headers=_auth(driver), timeout=10)

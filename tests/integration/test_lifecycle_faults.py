@@ -20,7 +20,6 @@ import dataclasses
 import os
 import socket
 import struct
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from itertools import pairwise
@@ -43,6 +42,7 @@ from driveway_hub.payments.runtime import run_reconciler
 from local.cloud import SIM_VIN, LocalCloud
 from local.fake_stripe import FakeStripe
 from local.tesla_sim import TeslaSimulator
+from tests.integration.conftest import wait_until
 from tests.integration.test_booking_lifecycle import (
     HAPPY_PATH,
     _auth,
@@ -116,16 +116,6 @@ def book(local_cloud: LocalCloud, api: str, driver: dict[str, str], listing: str
 def stored(booking_id: str) -> Booking:
     bind_models(get_settings())
     return BookingRepository(get_settings().region, get_settings().aws_endpoint_url).get(booking_id, consistent=True)
-
-
-def wait_until(predicate: Any, what: str, timeout_s: float = 20) -> None:
-    """Poll ``predicate`` (work happens on moto's and the gateway's threads) until it holds."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def waiting_for(booking_id: str, step: str) -> None:

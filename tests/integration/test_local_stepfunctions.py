@@ -29,12 +29,12 @@ from driveway_hub.routes import ROUTES
 from local.clock import VirtualClock
 from local.moto_backend import LambdaRuntimeError, MotoCloud, import_handler, route_resolver
 from local.resources import create_function, create_service_role, create_state_machine, substitute
+from tests.integration.conftest import wait_until
 
 pytestmark = pytest.mark.integration
 
 ASL_DIR = Path(__file__).parent / "asl"
 REAL_SECONDS_LIMIT = 10.0  # generous for a slow CI box; a real-time Wait of 3600 s would blow it
-POLL_SECONDS = 0.01
 
 
 # ------------------------------------------------------------------------------------ test handlers
@@ -208,16 +208,6 @@ def start(sfn: Any, machine_arn: str, execution_input: dict[str, Any]) -> str:
     )
     execution_arn: str = started["executionArn"]
     return execution_arn
-
-
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    """Poll ``condition`` (the engine runs on its own threads) for at most REAL_SECONDS_LIMIT."""
-    pause = threading.Event()  # never set: its wait is an interruptible sleep between polls
-    for _ in range(int(REAL_SECONDS_LIMIT / POLL_SECONDS)):
-        if condition():
-            return
-        pause.wait(POLL_SECONDS)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def finish(sfn: Any, execution_arn: str) -> dict[str, Any]:

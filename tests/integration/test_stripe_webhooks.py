@@ -9,10 +9,9 @@ Covers the routes stripe_webhook and payments_reconciler.
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -38,6 +37,7 @@ from local.cloud import LocalCloud
 from local.fake_stripe import FakeStripe, signature_header
 from local.lambda_runtime import LocalLambdaContext
 from local.resources import create_function, create_service_role, create_state_machine, substitute
+from tests.integration.conftest import wait_until
 
 pytestmark = pytest.mark.integration
 # Routes these tests exercise end to end (tests/unit/test_route_table.py checks every route is covered).
@@ -71,16 +71,6 @@ def park_payment_token(event: dict[str, Any], context: Any) -> None:
     ctx = booking_runtime.context(get_settings())
     ctx.bookings.park_token(event["booking_id"], "payment", event["task_token"], utcnow())
     resume_if_observed(ctx, event["booking_id"], "payment")
-
-
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    pause = threading.Event()
-    deadline = time.monotonic() + REAL_SECONDS_LIMIT
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        pause.wait(0.02)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 @dataclass

@@ -9,6 +9,7 @@ rules require them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -24,9 +25,11 @@ CANCELLABLE = frozenset({Status.PENDING_PAYMENT, Status.AWAITING_APPROVAL, Statu
 class BookingPersonalData:
     section = "bookings"
 
-    def __init__(self, ctx: BookingContext, payments: PaymentsPort):
+    def __init__(self, ctx: BookingContext, payments: PaymentsPort,
+                 watch_payment: Callable[[datetime], Callable[[str, str], None]] | None = None):
         self._ctx = ctx
         self._payments = payments
+        self._watch_payment = watch_payment  # as cancel_booking's, for the time of the erasure
 
     def _all(self, role: str, user_id: str) -> list[Booking]:
         items: list[Booking] = []
@@ -50,6 +53,7 @@ class BookingPersonalData:
             for booking in self._all(role, user_id):
                 if Status(booking.status) not in CANCELLABLE:
                     continue
+                watch = {"watch_payment": self._watch_payment(erased_at)} if self._watch_payment else {}
                 cancel_booking(self._ctx, payments=self._payments, caller=Caller(user_id),
-                               booking_id=booking.booking_id, reason="account deleted", now=erased_at)
+                               booking_id=booking.booking_id, reason="account deleted", now=erased_at, **watch)
                 logger.info("booking cancelled on account deletion", extra={"booking_id": booking.booking_id})

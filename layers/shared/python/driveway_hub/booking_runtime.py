@@ -7,6 +7,8 @@ module: a handler's cold start loads only what parsing and routing need (issue #
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -62,6 +64,16 @@ def payments(settings: Settings) -> Any:
     from driveway_hub.payments.runtime import stripe_payments
 
     return stripe_payments(settings)
+
+
+def payment_watch(settings: Settings, now: datetime) -> Callable[[str, str], None]:
+    """``watch_payment`` for cancel_booking: the payment reconciler checks the PaymentIntent on its next run."""
+    from driveway_hub.payments.runtime import recheck_soon
+
+    def watch(payment_intent_id: str, booking_id: str) -> None:
+        recheck_soon(settings, payment_intent_id=payment_intent_id, booking_id=booking_id, now=now)
+
+    return watch
 
 
 def payouts(settings: Settings) -> Any:

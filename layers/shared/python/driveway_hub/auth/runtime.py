@@ -15,7 +15,7 @@ first use: a handler's cold start loads only what it needs to parse and route (i
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING
 
 from driveway_hub.auth.accounts import AccountService
@@ -106,7 +106,8 @@ def personal_data_stores(settings: Settings) -> list[PersonalDataStore]:
         TeslaPersonalData(), DrivewayPersonalData(DynamoDrivewayStore(), photos(settings)),
     ]
     if settings.state_machine_arn:
-        stores.append(BookingPersonalData(booking_runtime.context(settings), booking_runtime.payments(settings)))
+        stores.append(BookingPersonalData(booking_runtime.context(settings), booking_runtime.payments(settings),
+                                          partial(booking_runtime.payment_watch, settings)))
     return stores
 
 

@@ -21,12 +21,13 @@ from driveway_hub.adapters.workflow import WorkflowPort
 from driveway_hub.domain import availability, pricing
 from driveway_hub.domain.availability import Interval, WeeklyWindow
 from driveway_hub.domain.booking_status import LIVE, TERMINAL, Status
-from driveway_hub.domain.cancellation import CancelledBy, cancellation_outcome
+from driveway_hub.domain.cancellation import NOT_CONFIRMED, CancelledBy, cancellation_outcome
 from driveway_hub.errors import Conflict, InvalidInput, InvalidState, NotOwner, UpstreamUnavailable
 from driveway_hub.observability import logger
 
 if TYPE_CHECKING:  # the PynamoDB layer is loaded on first use, not at cold start (issue #8)
     from driveway_hub.data.bookings import Booking, BookingRepository
+    from driveway_hub.payments.ports import SettlementInfo
 
 # Holds last ~7 days; capture manually only when the booking starts well inside that (stripe.md).
 MANUAL_CAPTURE_HORIZON = timedelta(days=5)
@@ -81,7 +82,7 @@ class PaymentsPort(Protocol):
     def capture(self, pi_id: str, *, amount_cents: int | None = None, application_fee_cents: int | None = None,
                 idempotency_key: str) -> Any: ...
 
-    def settle_cancellation(self, pi_id: str, *, refund_cents: int, idempotency_key: str) -> Any: ...
+    def settle_cancellation(self, pi_id: str, *, refund_cents: int, idempotency_key: str) -> SettlementInfo: ...
 
 
 @dataclass(frozen=True)
@@ -289,44 +290,84 @@ def settlement_key(booking: Booking, payment_intent_id: str, key: str) -> str:
 
 
 # ---- cancel --------------------------------------------------------------------------------------
+def _no_watch(payment_intent_id: str, booking_id: str) -> None:
+    """The default ``watch_payment``: no reconciler to tell."""
+
+
 def cancel_booking(ctx: BookingContext, *, payments: PaymentsPort, caller: Caller, booking_id: str,
-                   reason: str | None, now: datetime) -> Booking:
+                   reason: str | None, now: datetime,
+                   watch_payment: Callable[[str, str], None] = _no_watch) -> Booking:
+    """Cancel per the policy and settle every PaymentIntent of the booking.
+
+    ``watch_payment(payment_intent_id, booking_id)`` asks the payment reconciler to check that PaymentIntent on its
+    next run. It is called before any money moves, so a cancellation whose call dies after the status
+    change (a throttled write, a Stripe error, a lost Lambda) is still settled.
+    """
     booking = ctx.bookings.get(booking_id, consistent=True)
     side = require_party(booking, caller)
     status = Status(booking.status)
     if status is Status.CANCELLED:
-        return booking  # cancelling twice is a no-op: no second refund
+        # Cancelling twice moves no more money (the same idempotency keys); a retry finishes a settlement
+        # that an earlier call left pending.
+        if _refund_of(booking).get("status") == "pending":
+            return _settle_cancellation(ctx, payments, booking, now, watch_payment)
+        return booking
     if status in TERMINAL or status not in {Status.PENDING_PAYMENT, Status.AWAITING_APPROVAL, Status.CONFIRMED,
                                              Status.EN_ROUTE}:
         raise InvalidState(f"A {status.value} booking cannot be cancelled.")
-    paid = status is not Status.PENDING_PAYMENT
+    # PENDING_PAYMENT: our webhook may not have arrived although the card was already charged or held;
+    # the booking was never confirmed, so whatever was taken comes back in full (rule "not_confirmed").
+    confirmed = status is not Status.PENDING_PAYMENT
     outcome = cancellation_outcome(total_cents=int(booking.total_cents), start=booking.interval.start, now=now,
-                                   cancelled_by=CancelledBy(side), paid=paid)
+                                   cancelled_by=CancelledBy(side), confirmed=confirmed)
     refund = {"amount_cents": outcome.refund_cents, "currency": booking.currency, "rule": outcome.rule,
               "status": "pending"}
     details = dict(booking.details.as_dict() if booking.details else {})
     details.update(refund=refund, cancelled_by=side, counts_against_host=outcome.counts_against_host)
     # The status change is the authority (it releases the slot); money follows, and a Stripe failure
-    # leaves refund.status "pending" for the reconciler instead of a live booking with money returned.
+    # leaves refund.status "pending" for a retry or the reconciler instead of a live booking with money
+    # returned.
     booking = change_status(ctx, booking_id, Status.CANCELLED, by=caller.user_id, reason=reason or "cancelled",
                             now=now, updates={"details": details})
     if booking.execution_arn:
         ctx.workflow.stop(booking.execution_arn, cause=f"cancelled by {side}")
-    if booking.payment_intent_id:
-        # Every PaymentIntent of the booking (its own and its extensions') gives back its share.
-        parts = refund_parts(booking, details, outcome.refund_cents)
-        refund["status"] = "succeeded" if outcome.refund_cents else "none"
-        for payment_intent_id, cents in parts.items():
-            try:
-                payments.settle_cancellation(payment_intent_id, refund_cents=cents, idempotency_key=settlement_key(
-                    booking, payment_intent_id, f"booking:{booking_id}:cancel"))
-            except UpstreamUnavailable:
-                refund["status"] = "pending"  # the reconciler settles every part with the same keys
-        if len(parts) > 1:
-            refund["parts"] = parts
-        details["refund"] = refund
-        booking = ctx.bookings.update_fields(booking, now, details=details)
-    return booking
+    return _settle_cancellation(ctx, payments, booking, now, watch_payment)
+
+
+def _refund_of(booking: Booking) -> dict[str, Any]:
+    refund = (booking.details.as_dict() if booking.details else {}).get("refund")
+    return dict(refund) if isinstance(refund, dict) else {}
+
+
+def _settle_cancellation(ctx: BookingContext, payments: PaymentsPort, booking: Booking, now: datetime,
+                         watch_payment: Callable[[str, str], None]) -> Booking:
+    """Every PaymentIntent of a cancelled booking (its own and its extensions') gives back its share of
+    ``details.refund``; Stripe being unavailable leaves the refund "pending" (the reconciler settles
+    every part with the same keys)."""
+    if not booking.payment_intent_id:
+        return booking
+    details = dict(booking.details.as_dict() if booking.details else {})
+    refund = _refund_of(booking)  # status "pending" until every part is settled
+    parts = refund_parts(booking, details, int(refund["amount_cents"]))
+    for payment_intent_id in parts:
+        watch_payment(payment_intent_id, booking.booking_id)
+    returned, pending = 0, False
+    for payment_intent_id, cents in parts.items():
+        try:
+            key = settlement_key(booking, payment_intent_id, f"booking:{booking.booking_id}:cancel")
+            settled = payments.settle_cancellation(payment_intent_id, refund_cents=cents, idempotency_key=key)
+        except UpstreamUnavailable:
+            pending = True
+        else:
+            returned += settled.refunded_cents
+    if not pending:
+        if refund.get("rule") == NOT_CONFIRMED:
+            refund["amount_cents"] = returned  # what the race with the webhook had taken; usually nothing
+        refund["status"] = "succeeded" if refund["amount_cents"] else "none"
+    if len(parts) > 1:
+        refund["parts"] = parts
+    details["refund"] = refund
+    return ctx.bookings.update_fields(booking, now, details=details)
 
 
 # ---- lifecycle settlements -----------------------------------------------------------------------

@@ -1,12 +1,12 @@
 """The cancellation policy: how much of what the driver paid comes back, by who cancels and when.
 
-| who cancels | when                         | refund            |
-|-------------|------------------------------|-------------------|
-| driver      | 24 h or more before start    | 100 %             |
-| driver      | less than 24 h before start  | 50 %              |
-| driver      | at or after start            | 0 %               |
-| host/admin  | any time                     | 100 % (and it counts against the host) |
-| anyone      | before payment was taken     | nothing to refund: the PaymentIntent is cancelled |
+| who cancels | when                             | refund            |
+|-------------|----------------------------------|-------------------|
+| driver      | 24 h or more before start        | 100 %             |
+| driver      | less than 24 h before start      | 50 %              |
+| driver      | at or after start                | 0 %               |
+| host/admin  | any time                         | 100 % (and it counts against the host) |
+| anyone      | before the booking was confirmed | 100 % of anything taken (usually nothing: the PI is cancelled) |
 
 Amounts are integer minor units of the booking's total (what the driver paid, platform fee included:
 Stripe refunds the fee proportionally with ``refund_application_fee``). A percentage that does not divide
@@ -23,6 +23,9 @@ from enum import StrEnum
 
 FULL_REFUND_NOTICE = timedelta(hours=24)
 LATE_REFUND_PERCENT = 50
+# Cancelled before our webhook confirmed the payment. Stripe may already have charged or held the card
+# (the driver cancels as the webhook is on its way); nothing is owed for a booking never confirmed.
+NOT_CONFIRMED = "not_confirmed"
 
 
 class CancelledBy(StrEnum):
@@ -45,13 +48,13 @@ def _percent(total_cents: int, percent: int) -> int:
 
 
 def cancellation_outcome(
-    *, total_cents: int, start: datetime, now: datetime, cancelled_by: CancelledBy, paid: bool = True
+    *, total_cents: int, start: datetime, now: datetime, cancelled_by: CancelledBy, confirmed: bool = True
 ) -> CancellationOutcome:
     """How much of ``total_cents`` goes back to the driver."""
     if total_cents < 0:
         raise ValueError("total_cents must not be negative")
-    if not paid:
-        return CancellationOutcome(0, 0, "not_paid")
+    if not confirmed:
+        return CancellationOutcome(total_cents, 0, NOT_CONFIRMED)
     if cancelled_by in (CancelledBy.HOST, CancelledBy.ADMIN):
         return CancellationOutcome(total_cents, 0, f"{cancelled_by.value}_cancelled",
                                    counts_against_host=cancelled_by is CancelledBy.HOST)

@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from driveway_hub import business_metrics
 from driveway_hub.domain.booking_status import LIVE, Status
+from driveway_hub.domain.cancellation import NOT_CONFIRMED
 from driveway_hub.errors import DomainError, NotFound
 from driveway_hub.observability import logger
 from driveway_hub.payments.errors import StripeUnavailable
@@ -234,6 +235,8 @@ def _execute(fx: PaymentEffects, booking: Any, details: dict[str, Any], intent: 
         refund = details.get("refund")
         if isinstance(refund, dict) and refund.get("status") == "pending":
             details["refund"] = {**refund, "status": "succeeded" if settled.refunded_cents else "none"}
+            if refund.get("rule") == NOT_CONFIRMED:  # what a payment racing the webhook took; usually nothing
+                details["refund"]["amount_cents"] = settled.refunded_cents
             fx.bookings.update_fields(booking, now, details=details)
     elif decision.action == "flag":
         flag_booking(fx, booking, decision.problem, intent.id, now)
