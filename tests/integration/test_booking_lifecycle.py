@@ -169,9 +169,31 @@ def test_payment_that_never_arrives_expires_and_releases_the_slot(
     # EXPIRED is visible before the lifecycle's settlement task has cancelled the PaymentIntent.
     wait_until(lambda: stripe.get(created["payment"]["payment_intent_id"])["status"] == "canceled",
                "the expired booking's PaymentIntent to be cancelled")
+    assert stripe.get(created["payment"]["payment_intent_id"])["cancellation_reason"] == "abandoned"
     again = _book(local_cloud, api, driver, listing, hours_ahead=30)  # the slot is free again
     assert again["booking"]["status"] == "PENDING_PAYMENT"
     requests.post(f"{api}/bookings/{again['booking']['booking_id']}/cancel", headers=_auth(driver), timeout=10)
+
+
+def test_a_payment_that_completes_as_the_window_closes_is_refunded_in_full(
+    local_cloud: LocalCloud, api: str, driver: dict[str, str], listing: str
+) -> None:
+    stripe = local_cloud.stripe
+    assert stripe is not None
+    created = _book(local_cloud, api, driver, listing, hours_ahead=24 * 10)  # charged at once
+    booking_id, total = created["booking"]["booking_id"], created["booking"]["price"]["total_cents"]
+    _wait_until_waiting(local_cloud, booking_id)
+    stripe.set_chaos(delay_s=3600)  # the charge succeeds at Stripe, but its webhook comes too late
+    try:
+        assert _pay(local_cloud, created).status_code == 200
+        local_cloud.clock.advance(16 * 60)
+        _wait_for(api, driver, booking_id, "EXPIRED")
+        intent = stripe.get(created["payment"]["payment_intent_id"])
+        assert intent["status"] == "succeeded"
+        wait_until(lambda: stripe.get(intent["latest_charge"])["amount_refunded"] == total,
+                   "the expired booking's charge to be refunded")
+    finally:
+        stripe.set_chaos(delay_s=0)
 
 
 def test_overlapping_booking_is_refused_with_409(

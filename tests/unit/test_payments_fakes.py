@@ -87,7 +87,8 @@ class FakeStripe:
         amount = current.amount_capturable if amount_cents is None else amount_cents
         return self.put(replace(current, status="succeeded", amount_capturable=0, amount_received=amount))
 
-    def settle_cancellation(self, pi_id: str, *, refund_cents: int, idempotency_key: str) -> SettlementInfo:
+    def settle_cancellation(self, pi_id: str, *, refund_cents: int, idempotency_key: str,
+                            cancel_reason: str = "requested_by_customer") -> SettlementInfo:
         self.calls.append(("settle", pi_id, (refund_cents, idempotency_key)))
         return SettlementInfo(pi_id, "refunded", "succeeded", refunded_cents=refund_cents)
 

@@ -82,7 +82,8 @@ class PaymentsPort(Protocol):
     def capture(self, pi_id: str, *, amount_cents: int | None = None, application_fee_cents: int | None = None,
                 idempotency_key: str) -> Any: ...
 
-    def settle_cancellation(self, pi_id: str, *, refund_cents: int, idempotency_key: str) -> SettlementInfo: ...
+    def settle_cancellation(self, pi_id: str, *, refund_cents: int, idempotency_key: str,
+                            cancel_reason: str = "requested_by_customer") -> SettlementInfo: ...
 
 
 @dataclass(frozen=True)
@@ -375,7 +376,8 @@ def settle_ended_booking(ctx: BookingContext, *, payments: PaymentsPort, booking
                          error: str | None, now: datetime) -> Booking:
     """Terminal paths of the lifecycle: release the slot and make the money right, exactly once.
 
-    EXPIRED / PAYMENT_FAILED: cancel the PaymentIntent (nothing taken). REJECTED and compensation
+    EXPIRED / PAYMENT_FAILED: cancel the PaymentIntent (usually nothing was taken; a payment that completed
+    as the window closed is refunded in full). REJECTED and compensation
     after a failure (FAILED → CANCELLED): full refund or cancelled hold. NO_SHOW: keep the policy's share.
     """
     booking = ctx.bookings.get(booking_id, consistent=True)
@@ -399,13 +401,14 @@ def settle_ended_booking(ctx: BookingContext, *, payments: PaymentsPort, booking
         ctx.notifier.publish((booking.driver_id, booking.host_id), live_event(
             "booking.updated", booking_id, now, status=booking.status, previous=previous, reason=reason))
     if booking.payment_intent_id and Status(booking.status) is target:
-        if target in (Status.EXPIRED, Status.PAYMENT_FAILED):
-            payments.cancel(booking.payment_intent_id, reason="abandoned")
-        else:
-            details = dict(booking.details.as_dict() if booking.details else {})
-            for payment_intent_id, cents in refund_parts(booking, details, refund_cents).items():
-                payments.settle_cancellation(payment_intent_id, refund_cents=cents, idempotency_key=settlement_key(
-                    booking, payment_intent_id, f"booking:{booking_id}:settle:{target.value}"))
+        # EXPIRED / PAYMENT_FAILED: usually an unpaid PaymentIntent to cancel, but a payment that completed
+        # as the window closed is released or refunded in full too (the reconciler's key for it).
+        abandoned = target in (Status.EXPIRED, Status.PAYMENT_FAILED)
+        details = dict(booking.details.as_dict() if booking.details else {})
+        for payment_intent_id, cents in refund_parts(booking, details, refund_cents).items():
+            payments.settle_cancellation(payment_intent_id, refund_cents=cents, idempotency_key=settlement_key(
+                booking, payment_intent_id, f"booking:{booking_id}:settle:{target.value}"),
+                cancel_reason="abandoned" if abandoned else "requested_by_customer")
         ctx.notifier.publish((booking.driver_id, booking.host_id), live_event(
             "payment.updated", booking_id, now, status=target.value.lower(), refund_cents=refund_cents))
     return booking

@@ -437,7 +437,8 @@ class StripePayments:
             options=self._options(idempotency_key)))
         return refund_info(refund)
 
-    def settle_cancellation(self, pi_id: str, *, refund_cents: int, idempotency_key: str) -> SettlementInfo:
+    def settle_cancellation(self, pi_id: str, *, refund_cents: int, idempotency_key: str,
+                            cancel_reason: str = "requested_by_customer") -> SettlementInfo:
         """Give ``refund_cents`` back to the driver and keep the rest, whatever state the payment is in.
 
         * authorized hold (requires_capture): capture ``total - refund`` with a proportional platform fee,
@@ -445,6 +446,8 @@ class StripePayments:
         * never completed (requires_payment_method/confirmation/action): cancel;
         * captured (succeeded): refund ``refund_cents`` (0 → nothing);
         * cancelled: nothing; processing: StripeUnavailable (settle again later; the reconciler does).
+
+        ``cancel_reason`` is Stripe's ``cancellation_reason`` when the PaymentIntent is cancelled.
 
         Idempotent: a second call with the same key does nothing more, by key and by state (a capture
         records the key in the PaymentIntent's metadata; a refund in the refund's).
@@ -456,7 +459,7 @@ class StripePayments:
             total = pi.amount_capturable or pi.amount
             keep = total - min(refund_cents, total)
             if keep <= 0:
-                cancelled = self.cancel(pi_id, reason="requested_by_customer")
+                cancelled = self.cancel(pi_id, reason=cancel_reason)
                 return SettlementInfo(pi_id, "canceled", cancelled.status, 0, total)
             params: dict[str, Any] = {"amount_to_capture": keep, "metadata": {"settled_by": idempotency_key}}
             if pi.application_fee_amount is not None:
@@ -466,7 +469,7 @@ class StripePayments:
                 options=self._options(f"{idempotency_key}:capture"))))
             return SettlementInfo(pi_id, "captured", captured.status, keep, total - keep)
         if pi.status in ("requires_payment_method", "requires_confirmation", "requires_action"):
-            cancelled = self.cancel(pi_id, reason="requested_by_customer")
+            cancelled = self.cancel(pi_id, reason=cancel_reason)
             return SettlementInfo(pi_id, "canceled", cancelled.status)
         if pi.status == "canceled":
             return SettlementInfo(pi_id, "none", pi.status)
