@@ -26,10 +26,10 @@ class BookingPersonalData:
     section = "bookings"
 
     def __init__(self, ctx: BookingContext, payments: PaymentsPort,
-                 watch_payment: Callable[[datetime], Callable[[str, str], None]] | None = None):
+                 payment_watch: Callable[[datetime], Callable[[str, str], None]]):
         self._ctx = ctx
         self._payments = payments
-        self._watch_payment = watch_payment  # as cancel_booking's, for the time of the erasure
+        self._payment_watch = payment_watch  # cancel_booking's watch_payment, for the time of the erasure
 
     def _all(self, role: str, user_id: str) -> list[Booking]:
         items: list[Booking] = []
@@ -53,7 +53,7 @@ class BookingPersonalData:
             for booking in self._all(role, user_id):
                 if Status(booking.status) not in CANCELLABLE:
                     continue
-                watch = {"watch_payment": self._watch_payment(erased_at)} if self._watch_payment else {}
                 cancel_booking(self._ctx, payments=self._payments, caller=Caller(user_id),
-                               booking_id=booking.booking_id, reason="account deleted", now=erased_at, **watch)
+                               booking_id=booking.booking_id, reason="account deleted", now=erased_at,
+                               watch_payment=self._payment_watch(erased_at))
                 logger.info("booking cancelled on account deletion", extra={"booking_id": booking.booking_id})

@@ -348,7 +348,7 @@ def _settle_cancellation(ctx: BookingContext, payments: PaymentsPort, booking: B
     if not booking.payment_intent_id:
         return booking
     details = dict(booking.details.as_dict() if booking.details else {})
-    refund = _refund_of(booking)  # status "pending" until every part is settled
+    refund = dict(details["refund"])  # status "pending" until every part is settled
     parts = refund_parts(booking, details, int(refund["amount_cents"]))
     for payment_intent_id in parts:
         watch_payment(payment_intent_id, booking.booking_id)
